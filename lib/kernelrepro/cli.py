@@ -1,0 +1,190 @@
+# Copyright (C) 2026 meta-kernel-repro contributors
+# SPDX-License-Identifier: MIT
+"""The ``kernel-repro`` command line: a thin layer over the library.
+
+Exit status: 0 same / ok, 1 different / mismatch, 2 error (one line on stderr).
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from . import __version__, compare, decompress, envcmd, image
+from .errors import KernelReproError
+
+PROG = "kernel-repro"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, "%s: error: %s (see %s --help)\n" % (self.prog, message, self.prog))
+
+
+def _limit(args):
+    text = args.max_size or os.environ.get("KERNEL_REPRO_MAX_SIZE")
+    return decompress.parse_limit(text) if text else decompress.DEFAULT_LIMIT
+
+
+def cmd_buildid(args, out):
+    status, results = 0, []
+    for path in args.files:
+        try:
+            d = image.describe(path, _limit(args))
+        except KernelReproError as e:
+            _err(e)
+            status = 2
+            continue
+        results.append(d)
+        if not args.json:
+            out.write("%s  %s\n" % (d["build_id"], path))
+            if args.verbose:
+                out.write("    %s\n" % " -> ".join(d["layers"]))
+    if args.json:
+        out.write(json.dumps(results, indent=1) + "\n")
+    return status
+
+
+def cmd_extract(args, out):
+    kind, layers, size = image.extract(args.image, args.output, args.force, _limit(args))
+    if args.json:
+        out.write(json.dumps({"image": args.image, "output": args.output, "kind": kind,
+                              "layers": [str(x) for x in layers], "bytes": size}) + "\n")
+    else:
+        out.write("%s: wrote %s (%s, %d bytes) via %s\n" % (
+            args.image, args.output, "ELF" if kind == "elf" else "raw image", size,
+            " -> ".join(str(x) for x in layers)))
+    return 0
+
+
+def cmd_check(args, out):
+    r = compare.check(args.image, args.debug_vmlinux, _limit(args))
+    if args.json:
+        out.write(json.dumps(r, indent=1) + "\n")
+    else:
+        out.write("image:         %s  %s\n" % (r["image"]["build_id"], args.image))
+        out.write("debug vmlinux: %s  %s\n" % (r["debug"]["build_id"], args.debug_vmlinux))
+        if r["sections"]:
+            out.write("sections:      %d allocated sections compared, %d differ\n" % (
+                r["sections"]["compared"], len(r["sections"]["differ"])))
+        out.write(r["verdict"] + "\n")
+    return 0 if r["match"] else 1
+
+
+def cmd_diff(args, out):
+    r = compare.diff(args.a, args.b, _limit(args))
+    if args.json:
+        out.write(json.dumps(r, indent=1, default=str) + "\n")
+    else:
+        out.write(format_diff(r))
+    return 0 if r["identical"] else 1
+
+
+def format_diff(r):
+    lines = []
+    for side in ("a", "b"):
+        d = r[side]
+        lines.append("%s: %s\n   build-id %s, %s" % (side.upper(), d["file"], d["build_id"],
+                                                  " -> ".join(d["layers"])))
+    verdict = "IDENTICAL" if r["identical"] else "DIFFERENT"
+    lines.append("verdict: %s" % verdict)
+    for s in r["explanation"]:
+        lines.append("  - " + s)
+    st = r.get("strings", {})
+    if "paths" in st:
+        p = st["paths"]
+        for side in ("a", "b"):
+            for ex in p["examples_" + side][:3]:
+                lines.append("      e.g. only in %s: %s" % (side.upper(), ex))
+    sy = r.get("symbols", {})
+    if sy.get("available") and sy.get("moved"):
+        lines.append("  largest symbol moves:")
+        for m in sy["moved"][:5]:
+            lines.append("      %-40s %s -> %s (%+d)" % (m["name"], m["a"], m["b"], m["delta"]))
+    sec = r.get("sections")
+    if sec and sec["differ"]:
+        lines.append("  differing sections (size A -> size B):")
+        for d in sec["differ"][:15]:
+            lines.append("      %-28s %10d -> %-10d" % (d["name"], d["size_a"], d["size_b"]))
+    return "\n".join(lines) + "\n"
+
+
+def _err(e):
+    msg = " ".join(str(e).split("\n")[0].split())
+    sys.stderr.write("%s: error: %s\n" % (PROG, msg))
+
+
+def build_parser():
+    p = _Parser(prog=PROG, description="Read, extract and compare Linux kernel images and "
+                "their debug symbols. Exit 0 same/ok, 1 different/mismatch, 2 error.")
+    p.add_argument("--version", action="version", version="%(prog)s " + __version__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    common.add_argument("--max-size", metavar="SIZE",
+                        help="cap on decompressed output (default 2G, or $KERNEL_REPRO_MAX_SIZE)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    s = sub.add_parser("buildid", parents=[common], help="print the GNU build-id of kernel images",
+                       description="Print '<build-id>  <file>' for each file: ELF vmlinux, "
+                       "bzImage (EFI/PE too), arm64 Image, compressed images, zboot, "
+                       "/sys/kernel/notes.")
+    s.add_argument("files", nargs="+", metavar="FILE")
+    s.add_argument("-v", "--verbose", action="store_true", help="show the layers peeled off")
+    s.set_defaults(func=cmd_buildid)
+
+    s = sub.add_parser("extract", parents=[common], help="write the kernel payload (ELF where there is one)")
+    s.add_argument("image")
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    s.set_defaults(func=cmd_extract)
+
+    s = sub.add_parser("check", parents=[common], help="does a deployed image match its debug vmlinux?")
+    s.add_argument("image")
+    s.add_argument("debug_vmlinux")
+    s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("diff", parents=[common], help="are two kernels identical? if not, why?")
+    s.add_argument("a")
+    s.add_argument("b")
+    s.set_defaults(func=cmd_diff)
+
+    envcmd.add_parser(sub)
+    for extra in _EXTRA_COMMANDS:
+        extra(sub, common)
+    return p
+
+
+#: Further subcommand modules register here: fn(subparsers, common_parent).
+_EXTRA_COMMANDS = []
+
+
+def main(argv=None, out=None):
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args, out)
+    except KernelReproError as e:
+        _err(e)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        sys.stderr.write("%s: interrupted\n" % PROG)
+        return 130
+    except MemoryError:
+        _err("out of memory (lower --max-size)")
+        return 2
+    except OSError as e:
+        _err("%s%s" % (e.strerror or e, (": " + e.filename) if getattr(e, "filename", None) else ""))
+        return 2
+    except Exception as e:  # never a traceback for a user; KERNEL_REPRO_DEBUG=1 shows it
+        if os.environ.get("KERNEL_REPRO_DEBUG"):
+            raise
+        _err("cannot process input (%s: %s); rerun with KERNEL_REPRO_DEBUG=1 and report "
+             "this if the input is a valid kernel" % (type(e).__name__, e))
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

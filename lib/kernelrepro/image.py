@@ -1,0 +1,576 @@
+# Copyright (C) 2026 meta-kernel-repro contributors
+# SPDX-License-Identifier: MIT
+"""Find the kernel inside any kernel image format, and its GNU build-id.
+
+Images are only ever read: headers are parsed with bounds checks, payloads
+are decompressed through kernelrepro.decompress (bounded, streaming), and
+nothing in an image is executed.
+
+Supported layers (they nest; at most MAX_DEPTH deep):
+
+* ELF (vmlinux, debug vmlinux, modules): 32/64-bit, either endianness;
+* x86 bzImage (boot protocol >= 2.08: payload_offset/payload_length from
+  the setup header), also when it is an EFI/PE image, signed or not;
+* PE images with a ``.linux`` section (unified kernel images);
+* EFI zboot images (``MZ`` + ``zimg``: arm64/riscv/loongarch vmlinuz.efi);
+* arm64 / riscv ``Image`` (raw, no ELF): the build-id note is found in the bytes;
+* gzip, bzip2, xz, lzma, zstd, lz4, legacy lz4, lzo streams (Image.gz, vmlinux.xz ...);
+* the raw contents of /sys/kernel/notes (a sequence of ELF notes).
+"""
+
+import contextlib
+import hashlib
+import os
+import struct
+import tempfile
+
+from . import decompress
+from .errors import FormatError, KernelReproError, NoBuildIdError
+
+MAX_DEPTH = 6
+HEAD = 4096
+NT_GNU_BUILD_ID = 3
+PT_NOTE = 4
+SHT_NOTE = 7
+MAX_HEADERS = 65536
+
+
+# --------------------------------------------------------------------------
+# Byte sources: a seekable file window, or a decompressed stream spooled on
+# demand (so that reading stops as soon as the caller has what it needs).
+
+class FileBlob:
+    def __init__(self, f, base=0, length=None):
+        self.f = f
+        self.base = base
+        if length is None:
+            f.seek(0, os.SEEK_END)
+            length = f.tell() - base
+        self.length = length
+
+    def read_at(self, offset, size):
+        if offset >= self.length or size <= 0:
+            return b""
+        size = min(size, self.length - offset)
+        self.f.seek(self.base + offset)
+        return self.f.read(size)
+
+    def size(self):
+        return self.length
+
+    def copy_to(self, out, chunk=decompress.CHUNK):
+        pos = 0
+        while pos < self.length:
+            b = self.read_at(pos, chunk)
+            if not b:
+                break
+            out.write(b)
+            pos += len(b)
+
+
+class StreamBlob:
+    """A decompressed stream, buffered as far as it has been read."""
+
+    def __init__(self, chunks):
+        self.chunks = iter(chunks)
+        self.buf = tempfile.SpooledTemporaryFile(max_size=64 << 20)
+        self.have = 0
+        self.done = False
+
+    def _fill(self, upto):
+        while not self.done and self.have < upto:
+            try:
+                c = next(self.chunks)
+            except StopIteration:
+                self.done = True
+                break
+            self.buf.seek(self.have)
+            self.buf.write(c)
+            self.have += len(c)
+
+    def read_at(self, offset, size):
+        self._fill(offset + size)
+        if offset >= self.have or size <= 0:
+            return b""
+        self.buf.seek(offset)
+        return self.buf.read(min(size, self.have - offset))
+
+    def size(self):
+        self._fill(float("inf"))
+        return self.have
+
+    def copy_to(self, out, chunk=decompress.CHUNK):
+        pos = 0
+        while pos < self.have:
+            self.buf.seek(pos)
+            b = self.buf.read(min(chunk, self.have - pos))
+            out.write(b)
+            pos += len(b)
+        for c in self.chunks:
+            out.write(c)
+        self.done = True
+
+    def close(self):
+        self.buf.close()
+
+
+class BlobReader:
+    """A file-like sequential reader over a window of a blob (for decompressors)."""
+
+    def __init__(self, blob, offset, length=None):
+        self.blob = blob
+        self.pos = offset
+        self.end = None if length is None else offset + length
+
+    def read(self, n=-1):
+        if n is None or n < 0:
+            n = 1 << 62
+        if self.end is not None:
+            n = min(n, self.end - self.pos)
+        b = self.blob.read_at(self.pos, n) if n > 0 else b""
+        self.pos += len(b)
+        return b
+
+    def readinto(self, buf):
+        b = self.read(len(buf))
+        buf[:len(b)] = b
+        return len(b)
+
+    def readable(self):
+        return True
+
+
+# --------------------------------------------------------------------------
+# Layer detection
+
+def _u16(b, o):
+    return struct.unpack_from("<H", b, o)[0]
+
+
+def _u32(b, o):
+    return struct.unpack_from("<I", b, o)[0]
+
+
+def _is_bzimage(head):
+    return len(head) >= 0x250 and head[0x202:0x206] == b"HdrS"
+
+
+def _is_arm64_image(head):
+    return len(head) >= 0x40 and head[0x38:0x3c] == b"ARM\x64"
+
+
+def _is_riscv_image(head):
+    return len(head) >= 0x40 and head[0x34:0x38] == b"RSC\x05"
+
+
+def _is_zboot(head):
+    return len(head) >= 0x38 and head[:2] == b"MZ" and head[4:8] == b"zimg"
+
+
+def _pe_sections(blob, head):
+    """Section table of a PE image: [(name, offset, size)], or None if not PE."""
+    if len(head) < 0x40 or head[:2] != b"MZ":
+        return None
+    pe = _u32(head, 0x3c)
+    hdr = blob.read_at(pe, 24)
+    if len(hdr) < 24 or hdr[:4] != b"PE\0\0":
+        return None
+    nsec = _u16(hdr, 6)
+    opt_size = _u16(hdr, 20)
+    table = blob.read_at(pe + 24 + opt_size, 40 * min(nsec, 96))
+    out = []
+    for i in range(len(table) // 40):
+        s = table[i * 40:(i + 1) * 40]
+        name = s[:8].rstrip(b"\0").decode("ascii", "replace")
+        raw_size, raw_ptr = _u32(s, 16), _u32(s, 20)
+        out.append((name, raw_ptr, raw_size))
+    return out
+
+
+def _looks_like_notes(data):
+    try:
+        notes = parse_notes(data, "<", align=4, strict=True)
+    except FormatError:
+        return False
+    return bool(notes)
+
+
+class Layer:
+    """One step from the file to the kernel: what it is and where it led."""
+
+    def __init__(self, kind, detail=""):
+        self.kind = kind
+        self.detail = detail
+
+    def __str__(self):
+        return "%s (%s)" % (self.kind, self.detail) if self.detail else self.kind
+
+
+def resolve(blob, limit=decompress.DEFAULT_LIMIT, name="input"):
+    """Peel container layers off ``blob``.
+
+    Returns ``(kind, blob, layers)`` where kind is 'elf', 'image' (raw
+    arm64/riscv Image) or 'notes', and layers describes the path taken.
+    """
+    layers = []
+    for _depth in range(MAX_DEPTH):
+        head = blob.read_at(0, HEAD)
+        if len(head) < 4:
+            raise FormatError("%s: too short to be a kernel image (%d bytes)" % (name, len(head)))
+        if head[:4] == b"\x7fELF":
+            layers.append(Layer("ELF", _elf_desc(head)))
+            return "elf", blob, layers
+        if _is_zboot(head):
+            off, size = _u32(head, 8), _u32(head, 12)
+            method = head[24:56].split(b"\0")[0].decode("ascii", "replace")
+            if method not in decompress._METHODS:
+                raise FormatError("%s: EFI zboot image with unknown compression %r" % (name, method))
+            layers.append(Layer("EFI zboot", "%s payload at 0x%x, %d bytes" % (method, off, size)))
+            blob = StreamBlob(decompress.stream(BlobReader(blob, off, size), method, limit))
+            continue
+        if _is_arm64_image(head) or _is_riscv_image(head):
+            layers.append(Layer("arm64 Image" if _is_arm64_image(head) else "riscv Image",
+                                "raw, EFI stub" if head[:2] == b"MZ" else "raw"))
+            return "image", blob, layers
+        if _is_bzimage(head):
+            blob = _bzimage_payload(blob, head, layers, limit, name)
+            continue
+        secs = _pe_sections(blob, head)
+        if secs is not None:
+            linux = [s for s in secs if s[0] == ".linux"]
+            if not linux:
+                raise FormatError("%s: a PE/EFI image without a kernel in it (no .linux "
+                                  "section, not a bzImage or zboot image)" % name)
+            _n, off, size = linux[0]
+            layers.append(Layer("PE unified kernel image", ".linux at 0x%x, %d bytes" % (off, size)))
+            blob = _SubBlob(blob, off, size)
+            continue
+        method = decompress.detect(head)
+        if method:
+            layers.append(Layer(method))
+            blob = StreamBlob(decompress.stream(BlobReader(blob, 0), method, limit))
+            continue
+        if _looks_like_notes(blob.read_at(0, 1 << 16)):
+            layers.append(Layer("ELF notes", "as in /sys/kernel/notes"))
+            return "notes", blob, layers
+        raise FormatError("%s: not a kernel image (unknown format, starts with %s)"
+                          % (name, head[:8].hex()))
+    raise FormatError("%s: more than %d nested layers; refusing" % (name, MAX_DEPTH))
+
+
+class _SubBlob:
+    def __init__(self, blob, off, size):
+        self.blob, self.off, self.length = blob, off, size
+
+    def read_at(self, offset, size):
+        if offset >= self.length:
+            return b""
+        return self.blob.read_at(self.off + offset, min(size, self.length - offset))
+
+    def size(self):
+        return self.length
+
+    def copy_to(self, out, chunk=decompress.CHUNK):
+        pos = 0
+        while pos < self.length:
+            b = self.read_at(pos, chunk)
+            if not b:
+                break
+            out.write(b)
+            pos += len(b)
+
+
+def _bzimage_payload(blob, head, layers, limit, name):
+    version = _u16(head, 0x206)
+    if version < 0x208:
+        raise FormatError("%s: bzImage boot protocol %d.%02d is older than 2.08 and "
+                          "does not say where its payload is" % (name, version >> 8, version & 0xff))
+    setup_sects = head[0x1f1] or 4
+    payload_off = _u32(head, 0x248)
+    payload_len = _u32(head, 0x24c)
+    start = (setup_sects + 1) * 512 + payload_off
+    total = blob.size()
+    if payload_len == 0 or start + payload_len > total:
+        raise FormatError("%s: truncated bzImage: payload at 0x%x+%d runs past the end "
+                          "of the file (%d bytes)" % (name, start, payload_len, total))
+    phead = blob.read_at(start, 16)
+    method = decompress.detect(phead)
+    pe = " EFI/PE" if head[:2] == b"MZ" else ""
+    if method is None:
+        if phead[:4] == b"\x7fELF":
+            layers.append(Layer("bzImage" + pe, "protocol %d.%02d, uncompressed payload"
+                                % (version >> 8, version & 0xff)))
+            return _SubBlob(blob, start, payload_len)
+        raise FormatError("%s: bzImage payload has an unknown compression (starts with %s)"
+                          % (name, phead[:6].hex()))
+    layers.append(Layer("bzImage" + pe, "protocol %d.%02d, %s payload at 0x%x, %d bytes"
+                        % (version >> 8, version & 0xff, method, start, payload_len)))
+    return StreamBlob(decompress.stream(BlobReader(blob, start, payload_len), method, limit))
+
+
+# --------------------------------------------------------------------------
+# ELF notes
+
+def _elf_desc(head):
+    cls = {1: "32-bit", 2: "64-bit"}.get(head[4], "?")
+    end = {1: "LSB", 2: "MSB"}.get(head[5], "?")
+    return "%s %s" % (cls, end)
+
+
+def elf_header(head):
+    """Parse the ELF header bytes -> dict (bounds-checked)."""
+    if len(head) < 0x34 or head[:4] != b"\x7fELF":
+        raise FormatError("not an ELF file")
+    cls, data = head[4], head[5]
+    if cls not in (1, 2) or data not in (1, 2):
+        raise FormatError("corrupt ELF header (class %d, data %d)" % (cls, data))
+    e = "<" if data == 1 else ">"
+    if cls == 2:
+        if len(head) < 0x40:
+            raise FormatError("truncated ELF header")
+        etype, = struct.unpack_from(e + "H", head, 0x10)
+        phoff, shoff = struct.unpack_from(e + "QQ", head, 0x20)
+        phentsize, phnum, shentsize, shnum, shstrndx = struct.unpack_from(e + "HHHHH", head, 0x36)
+    else:
+        etype, = struct.unpack_from(e + "H", head, 0x10)
+        phoff, shoff = struct.unpack_from(e + "II", head, 0x1c)
+        phentsize, phnum, shentsize, shnum, shstrndx = struct.unpack_from(e + "HHHHH", head, 0x2a)
+    return {"class": cls, "endian": e, "type": etype, "phoff": phoff, "shoff": shoff,
+            "phentsize": phentsize, "phnum": phnum, "shentsize": shentsize,
+            "shnum": shnum, "shstrndx": shstrndx}
+
+
+def _note_regions(blob, h):
+    """(offset, size, align) of PT_NOTE segments, then SHT_NOTE sections."""
+    e, is64 = h["endian"], h["class"] == 2
+    regions = []
+    if h["phnum"] and h["phentsize"] >= (56 if is64 else 32) and h["phnum"] < MAX_HEADERS:
+        table = blob.read_at(h["phoff"], h["phentsize"] * h["phnum"])
+        for i in range(len(table) // h["phentsize"]):
+            o = i * h["phentsize"]
+            if is64:
+                ptype, _f, off, _va, _pa, filesz, _ms, align = struct.unpack_from(e + "IIQQQQQQ", table, o)
+            else:
+                ptype, off, _va, _pa, filesz, _ms, _f, align = struct.unpack_from(e + "IIIIIIII", table, o)
+            if ptype == PT_NOTE and filesz:
+                regions.append((off, filesz, 8 if align == 8 else 4))
+    if regions:
+        return regions
+    if h["shnum"] and h["shentsize"] >= (64 if is64 else 40) and h["shnum"] < MAX_HEADERS:
+        table = blob.read_at(h["shoff"], h["shentsize"] * h["shnum"])
+        for i in range(len(table) // h["shentsize"]):
+            o = i * h["shentsize"]
+            if is64:
+                _n, stype, _fl, _a, off, size, _l, _i, align = struct.unpack_from(e + "IIQQQQIIQ", table, o)
+            else:
+                _n, stype, _fl, _a, off, size, _l, _i, align = struct.unpack_from(e + "IIIIIIIII", table, o)
+            if stype == SHT_NOTE and size:
+                regions.append((off, size, 8 if align == 8 else 4))
+    return regions
+
+
+def parse_notes(data, endian="<", align=4, strict=False):
+    """Parse a sequence of ELF notes -> [(name, type, desc_bytes)].
+
+    ``strict``: every byte must belong to a well-formed note (used to
+    recognise raw /sys/kernel/notes); otherwise stop at the first bad one.
+    """
+    notes = []
+    pos, n = 0, len(data)
+
+    def up(x):
+        return (x + align - 1) & ~(align - 1)
+    while pos + 12 <= n:
+        namesz, descsz, ntype = struct.unpack_from(endian + "III", data, pos)
+        if namesz > 256 or descsz > (1 << 20):
+            if strict:
+                raise FormatError("bad note header")
+            break
+        name_end = pos + 12 + namesz
+        desc_start = pos + 12 + up(namesz)
+        desc_end = desc_start + descsz
+        if desc_end > n:
+            if strict:
+                raise FormatError("truncated note")
+            break
+        name = data[pos + 12:name_end].rstrip(b"\0").decode("ascii", "replace")
+        if strict and (namesz == 0 or not name.isprintable()):
+            raise FormatError("bad note name")
+        notes.append((name, ntype, bytes(data[desc_start:desc_end])))
+        pos = up(desc_end)
+    if strict and data[pos:].strip(b"\0"):
+        raise FormatError("trailing bytes after notes")
+    return notes
+
+
+def _gnu_build_id(notes):
+    for name, ntype, desc in notes:
+        if name == "GNU" and ntype == NT_GNU_BUILD_ID and desc:
+            return desc.hex()
+    return None
+
+
+def elf_build_id(blob):
+    """Build-id of an ELF blob, reading only the headers and note regions."""
+    h = elf_header(blob.read_at(0, 64))
+    for off, size, align in _note_regions(blob, h):
+        if size > (1 << 20):
+            continue
+        bid = _gnu_build_id(parse_notes(blob.read_at(off, size), h["endian"], align))
+        if bid:
+            return bid
+    return None
+
+
+_NOTE_PATTERNS = [
+    (e, struct.pack(e + "I", 4), struct.pack(e + "I", NT_GNU_BUILD_ID) + b"GNU\0")
+    for e in ("<", ">")
+]
+
+
+def _find_note_in(data):
+    """Earliest well-formed GNU build-id note in ``data`` -> (offset, hex) or None."""
+    best = None
+    for e, namesz, tail in _NOTE_PATTERNS:
+        k = data.find(tail, 8)
+        while k != -1 and (best is None or k < best[0]):
+            if data[k - 8:k - 4] == namesz:
+                (descsz,) = struct.unpack_from(e + "I", data, k - 4)
+                if descsz in (8, 16, 20, 32, 64) and k + 8 + descsz <= len(data):
+                    best = (k, data[k + 8:k + 8 + descsz].hex())
+                    break
+            k = data.find(tail, k + 1)
+    return best
+
+
+def scan_build_id(blob, chunk=decompress.CHUNK):
+    """Find a GNU build-id note in raw bytes (arm64 Image): stops at the first."""
+    overlap = 128
+    pos = 0
+    while True:
+        data = blob.read_at(pos, chunk + overlap)
+        if len(data) < 16:
+            return None
+        found = _find_note_in(data)
+        if found:
+            return found[1]
+        if len(data) < chunk + overlap:
+            return None
+        pos += chunk
+
+
+# --------------------------------------------------------------------------
+# Public entry points
+
+@contextlib.contextmanager
+def open_image(path, limit=decompress.DEFAULT_LIMIT):
+    """Open ``path`` and resolve it: yields (kind, blob, layers)."""
+    f = _open_input(path)
+    with f:
+        yield resolve(FileBlob(f), limit, name=path)
+
+
+def _open_input(path):
+    if os.path.isdir(path):
+        raise KernelReproError("%s: is a directory, not a kernel image" % path)
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise KernelReproError("%s: no such file" % path)
+    except PermissionError:
+        raise KernelReproError("%s: permission denied" % path)
+    except OSError as e:
+        raise KernelReproError("%s: cannot open: %s" % (path, e.strerror or e))
+
+
+def build_id_of(kind, blob, name="input"):
+    if kind == "elf":
+        bid = elf_build_id(blob)
+    elif kind == "notes":
+        bid = _gnu_build_id(parse_notes(blob.read_at(0, 1 << 16), "<", 4))
+    else:
+        bid = scan_build_id(blob)
+    if not bid:
+        raise NoBuildIdError("%s: no GNU build-id note (was it linked without --build-id?)" % name)
+    return bid
+
+
+def read_build_id(path, limit=decompress.DEFAULT_LIMIT):
+    """The GNU build-id (hex) of any kernel image; decompresses only as far as needed."""
+    with open_image(path, limit) as (kind, blob, _layers):
+        return build_id_of(kind, blob, path)
+
+
+def describe(path, limit=decompress.DEFAULT_LIMIT):
+    """Build-id and the layers of an image, as a dict."""
+    with open_image(path, limit) as (kind, blob, layers):
+        return {"file": path, "kind": kind, "layers": [str(x) for x in layers],
+                "build_id": build_id_of(kind, blob, path)}
+
+
+def extract(path, out, force=False, limit=decompress.DEFAULT_LIMIT):
+    """Write the innermost kernel payload of ``path`` to ``out``.
+
+    Atomic: written to a temporary file beside ``out`` and moved into place
+    only when complete; an existing ``out`` is left alone unless ``force``.
+    Returns (kind, layers, bytes written).
+    """
+    out_dir = os.path.dirname(os.path.abspath(out)) or "."
+    if os.path.isdir(out):
+        raise KernelReproError("%s: is a directory; give a file name for the output" % out)
+    if os.path.lexists(out) and not force:
+        raise KernelReproError("%s: already exists; not overwriting it (use --force)" % out)
+    if not os.path.isdir(out_dir):
+        raise KernelReproError("%s: output directory does not exist" % out_dir)
+    if os.path.exists(out) and os.path.samefile(out, path):
+        raise KernelReproError("%s: output is the input file" % out)
+    with open_image(path, limit) as (kind, blob, layers):
+        if kind == "notes":
+            raise KernelReproError("%s: holds only ELF notes, no kernel to extract" % path)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".kernel-repro-", dir=out_dir)
+        except OSError as e:
+            raise KernelReproError("%s: cannot write: %s" % (out_dir, e.strerror))
+        try:
+            with os.fdopen(fd, "wb") as o:
+                blob.copy_to(o)
+                size = o.tell()
+            os.chmod(tmp, 0o644)
+            if force:
+                os.replace(tmp, out)
+            else:
+                os.link(tmp, out)  # fails if out appeared meanwhile: never clobber
+                os.unlink(tmp)
+        except FileExistsError:
+            os.unlink(tmp)
+            raise KernelReproError("%s: already exists; not overwriting it (use --force)" % out)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    return kind, layers, size
+
+
+@contextlib.contextmanager
+def payload_file(path, limit=decompress.DEFAULT_LIMIT):
+    """Yield (kind, layers, filename) of the innermost payload as a real file.
+
+    The input itself when it is already ELF; else a temporary file that is
+    removed afterwards.
+    """
+    with open_image(path, limit) as (kind, blob, layers):
+        if isinstance(blob, FileBlob) and blob.base == 0:
+            yield kind, layers, path
+            return
+        with tempfile.NamedTemporaryFile(prefix="kernel-repro-payload-") as t:
+            blob.copy_to(t)
+            t.flush()
+            yield kind, layers, t.name
+
+
+def sha256_file(path, chunk=decompress.CHUNK):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(chunk), b""):
+            h.update(b)
+    return h.hexdigest()

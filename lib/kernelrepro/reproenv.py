@@ -1,0 +1,161 @@
+# Copyright (C) 2026 meta-kernel-repro contributors
+# SPDX-License-Identifier: MIT
+"""The settings that make a kernel build reproducible, from plain inputs.
+
+One implementation serves the bbclass (through kernelrepro.bbadapter), the
+``kernel-repro env`` command for plain kernel builds, the fixture builder of
+the test suite and the demo.
+
+Sources of non-reproducibility handled here:
+
+* the build timestamp baked into ``uname -v``, the banner and kheaders
+  (KBUILD_BUILD_TIMESTAMP, from SOURCE_DATE_EPOCH, in the format of
+  ``LC_ALL=C date -d @EPOCH`` as OE-Core's kernel.bbclass uses);
+* ``user@host`` in the banner (KBUILD_BUILD_USER / KBUILD_BUILD_HOST);
+* the ``#N`` build counter (KBUILD_BUILD_VERSION);
+* the absolute source/build path in DWARF, for C *and* assembler sources
+  (``-ffile-prefix-map`` in both KCFLAGS and KAFLAGS);
+* the .config header timestamp (KCONFIG_NOTIMESTAMP);
+* parallel BTF encoding by pahole (see :func:`pahole_mode`).
+"""
+
+import os
+import re
+import shlex
+import time
+
+#: pahole modes: how BTF encoding is made deterministic for a pahole version.
+PAHOLE_NONE = "none"                # deterministic as is (>= 1.29) or no pahole
+PAHOLE_SERIAL = "serial"            # < 1.27: parallel encoding is not stable, drop -j
+PAHOLE_REPRODUCIBLE = "reproducible_build"  # 1.27, 1.28: ask for it explicitly
+
+#: The flag pahole 1.27+ understands. The leading '+' adds the feature to the
+#: default set; without it the list *replaces* the defaults and BTF loses
+#: content (see Ben Hutchings' "kbuild, bpf: Fix BTF reproducibility").
+PAHOLE_REPRO_FLAG = "--btf_features=+reproducible_build"
+
+DEFAULT_PREFIX = "/usr/src/kernel"
+DEFAULT_USER = "kernel-repro"
+DEFAULT_HOST = "kernel-repro"
+
+_PAHOLE_VERSION_RE = re.compile(r"v?(\d+)\.(\d+)")
+
+
+def parse_pahole_version(text):
+    """``'v1.24'`` (what ``pahole --version`` prints) -> ``(1, 24)``.
+
+    Raises ValueError on text that carries no version.
+    """
+    m = _PAHOLE_VERSION_RE.search(text or "")
+    if not m:
+        raise ValueError("not a pahole version: %r" % (text,))
+    return int(m.group(1)), int(m.group(2))
+
+
+def pahole_mode(version):
+    """Decide how to make BTF encoding deterministic for a pahole version.
+
+    ``version`` is a ``(major, minor)`` tuple or None (no pahole / BTF off).
+    """
+    if version is None:
+        return PAHOLE_NONE
+    if version < (1, 27):
+        return PAHOLE_SERIAL
+    if version < (1, 29):
+        return PAHOLE_REPRODUCIBLE
+    return PAHOLE_NONE
+
+
+def kbuild_timestamp(source_date_epoch):
+    """SOURCE_DATE_EPOCH -> the string ``LC_ALL=C TZ=UTC date -d @EPOCH`` prints.
+
+    The kernel puts this string verbatim into the banner/uname and gives it to
+    ``tar --mtime`` for kheaders, so it must be a date both understand.
+    """
+    try:
+        epoch = int(str(source_date_epoch).strip())
+    except ValueError:
+        raise ValueError("SOURCE_DATE_EPOCH must be an integer, got %r" % (source_date_epoch,))
+    if epoch < 0:
+        raise ValueError("SOURCE_DATE_EPOCH must not be negative, got %d" % epoch)
+    t = time.gmtime(epoch)
+    days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+    months = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
+              "Oct", "Nov", "Dec")
+    return "%s %s %2d %02d:%02d:%02d UTC %d" % (
+        days[t.tm_wday], months[t.tm_mon - 1], t.tm_mday, t.tm_hour, t.tm_min,
+        t.tm_sec, t.tm_year)
+
+
+def prefix_map_flags(paths, prefix=DEFAULT_PREFIX):
+    """``-ffile-prefix-map`` options mapping each build path to ``prefix``.
+
+    Longest paths first so that a build directory inside the source tree is
+    mapped before the tree itself (gcc applies the last matching option,
+    so the order passed is: shortest first, longest last).
+    """
+    seen = []
+    for p in paths:
+        if p and p not in seen:
+            seen.append(os.path.normpath(p))
+    seen.sort(key=len)
+    return ["-ffile-prefix-map=%s=%s" % (p, prefix) for p in seen]
+
+
+def pahole_wrapper_path():
+    """The shell wrapper that applies a pahole mode to the kernel's pahole calls."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "bin", "pahole")
+
+
+def make_variables(source_date_epoch, paths=(), user=DEFAULT_USER, host=DEFAULT_HOST,
+                   build_version="1", prefix=DEFAULT_PREFIX, pahole=None,
+                   pahole_version=None, extra_kcflags=""):
+    """The make variables / environment for a reproducible kernel build.
+
+    ``paths``: absolute source and build directories to hide from DWARF.
+    ``pahole``: the pahole the build would use (name or path), with its
+    ``pahole_version`` tuple; when that version needs help, PAHOLE points to
+    the wrapper and KERNEL_REPRO_PAHOLE / KERNEL_REPRO_PAHOLE_MODE tell the
+    wrapper what to run and how.
+
+    Returns an ordered dict of name -> value.
+    """
+    flags = " ".join(prefix_map_flags(paths, prefix))
+    kcflags = " ".join(x for x in (flags, extra_kcflags) if x)
+    out = {
+        "KBUILD_BUILD_TIMESTAMP": kbuild_timestamp(source_date_epoch),
+        "KBUILD_BUILD_USER": user,
+        "KBUILD_BUILD_HOST": host,
+        "KBUILD_BUILD_VERSION": str(build_version),
+        "KCONFIG_NOTIMESTAMP": "1",
+    }
+    if kcflags:
+        out["KCFLAGS"] = kcflags
+    if flags:
+        out["KAFLAGS"] = flags
+    mode = pahole_mode(pahole_version) if pahole else PAHOLE_NONE
+    if mode != PAHOLE_NONE:
+        out["PAHOLE"] = pahole_wrapper_path()
+        out["KERNEL_REPRO_PAHOLE"] = pahole
+        out["KERNEL_REPRO_PAHOLE_MODE"] = mode
+    return out
+
+
+def format_variables(variables, style="shell"):
+    """Render make_variables() output: 'shell' exports, 'make' arguments.
+
+    The kernel's Makefile assigns PAHOLE itself, so an exported PAHOLE would
+    be ignored: the shell form puts the wrapper (named ``pahole``) first on
+    PATH instead.
+    """
+    if style == "shell":
+        lines = []
+        for k, v in variables.items():
+            if k == "PAHOLE":
+                lines.append("export PATH=%s:\"$PATH\"\n" % shlex.quote(os.path.dirname(v)))
+            else:
+                lines.append("export %s=%s\n" % (k, shlex.quote(v)))
+        return "".join(lines)
+    if style == "make":
+        return " ".join(shlex.quote("%s=%s" % (k, v)) for k, v in variables.items()) + "\n"
+    raise ValueError("unknown style %r (use shell or make)" % (style,))
