@@ -232,8 +232,8 @@ def _path_roots(paths, limit=5):
     c = collections.Counter()
     for p in paths:
         parts = p.decode("utf-8", "replace").split("/")
-        # a build root is a few components deep: count every prefix of 3..8
-        for n in range(3, min(len(parts), 9)):
+        # a build root is a few components deep: count every prefix of 3..12
+        for n in range(3, min(len(parts), 13)):
             c["/".join(parts[:n])] += 1
     if not c:
         return []
@@ -308,11 +308,11 @@ def _diff_btf(ea, eb):
         pa, pb = parse_btf(da), parse_btf(db)
     except (FormatError, struct.error) as e:
         return {"present": True, "identical": False, "error": str(e)}
-    same_content = (pa["types"] == pb["types"] and pa["kinds"] == pb["kinds"]
-                    and pa["strings_sorted_digest"] == pb["strings_sorted_digest"])
+    same_names = pa["strings_sorted_digest"] == pb["strings_sorted_digest"]
+    same_content = same_names and pa["types"] == pb["types"] and pa["kinds"] == pb["kinds"]
     return {"present": True, "identical": False, "a": {k: pa[k] for k in ("types", "type_len", "str_len")},
             "b": {k: pb[k] for k in ("types", "type_len", "str_len")},
-            "same_types_and_names": same_content}
+            "same_types_and_names": same_content, "same_names": same_names}
 
 
 def _sym_value(elf, name, size=4):
@@ -371,8 +371,10 @@ def explain(rep):
         out.append("different builds: build-id %s vs %s" % (rep["a"]["build_id"], rep["b"]["build_id"]))
     s = rep.get("strings", {})
     if "banner" in s:
-        out.append("the version banner differs: %r vs %r" % (
-            (s["banner"]["a"] or ["-"])[0], (s["banner"]["b"] or ["-"])[0]))
+        ba, bb = s["banner"]["a"], s["banner"]["b"]
+        only_a = [x for x in ba if x not in bb] or ["-"]
+        only_b = [x for x in bb if x not in ba] or ["-"]
+        out.append("the version banner differs: %r vs %r" % (only_a[0], only_b[0]))
     if "dates" in s:
         out.append("build timestamp differs: %s vs %s -- set KBUILD_BUILD_TIMESTAMP from "
                    "SOURCE_DATE_EPOCH" % (", ".join(s["dates"]["a"][:2]) or "-",
@@ -388,17 +390,24 @@ def explain(rep):
                        ", ".join(p["roots_a"][:2]) or "-", ", ".join(p["roots_b"][:2]) or "-"))
     btf = rep.get("btf", {})
     if btf.get("present") and btf.get("identical") is False:
-        if btf.get("same_types_and_names"):
-            out.append("BTF has the same types and names in a different order: parallel pahole "
-                       "encoding (-j); run it serially (pahole < 1.27) or with "
-                       "--btf_features=+reproducible_build (1.27, 1.28)")
+        if btf.get("same_types_and_names") or btf.get("same_names"):
+            out.append("BTF has the same names but %s (%s vs %s types): the signature of "
+                       "parallel pahole encoding (-j); run it serially (pahole < 1.27) or with "
+                       "--btf_features=+reproducible_build (1.27, 1.28)" % (
+                           "in a different order" if btf.get("same_types_and_names")
+                           else "deduplicated differently",
+                           btf["a"]["types"], btf["b"]["types"]))
         else:
             out.append("BTF differs in content (%s vs %s types)" % (
                 btf.get("a", {}).get("types", "?"), btf.get("b", {}).get("types", "?")))
     ks = rep.get("kallsyms", {})
     if ks.get("available") and not ks.get("same_layout"):
-        out.append("kallsyms tables differ (num_syms %s vs %s)" % (ks["a"].get("num_syms"),
-                                                                  ks["b"].get("num_syms")))
+        na, nb = ks["a"].get("num_syms"), ks["b"].get("num_syms")
+        if na == nb:
+            out.append("kallsyms: same %s symbols, but its tables moved (a consequence of "
+                       "the size changes above)" % na)
+        else:
+            out.append("kallsyms tables differ: %s vs %s symbols" % (na, nb))
     sec = rep.get("sections")
     if sec:
         names = [d["name"] for d in sec["differ"]]

@@ -341,9 +341,14 @@ def elf_header(head):
 
 
 def _note_regions(blob, h):
-    """(offset, size, align) of PT_NOTE segments, then SHT_NOTE sections."""
+    """(offset, size, align) of PT_NOTE segments, then SHT_NOTE sections.
+
+    A generator: the section header table sits at the end of the file, so it
+    is only read (and a compressed stream only decompressed that far) when
+    the program headers did not lead to a build-id.
+    """
     e, is64 = h["endian"], h["class"] == 2
-    regions = []
+    seen = set()
     if h["phnum"] and h["phentsize"] >= (56 if is64 else 32) and h["phnum"] < MAX_HEADERS:
         table = blob.read_at(h["phoff"], h["phentsize"] * h["phnum"])
         for i in range(len(table) // h["phentsize"]):
@@ -353,9 +358,9 @@ def _note_regions(blob, h):
             else:
                 ptype, off, _va, _pa, filesz, _ms, _f, align = struct.unpack_from(e + "IIIIIIII", table, o)
             if ptype == PT_NOTE and filesz:
-                regions.append((off, filesz, 8 if align == 8 else 4))
-    if regions:
-        return regions
+                r = (off, filesz, 8 if align == 8 else 4)
+                seen.add(r)
+                yield r
     if h["shnum"] and h["shentsize"] >= (64 if is64 else 40) and h["shnum"] < MAX_HEADERS:
         table = blob.read_at(h["shoff"], h["shentsize"] * h["shnum"])
         for i in range(len(table) // h["shentsize"]):
@@ -364,9 +369,9 @@ def _note_regions(blob, h):
                 _n, stype, _fl, _a, off, size, _l, _i, align = struct.unpack_from(e + "IIQQQQIIQ", table, o)
             else:
                 _n, stype, _fl, _a, off, size, _l, _i, align = struct.unpack_from(e + "IIIIIIIII", table, o)
-            if stype == SHT_NOTE and size:
-                regions.append((off, size, 8 if align == 8 else 4))
-    return regions
+            r = (off, size, 8 if align == 8 else 4)
+            if stype == SHT_NOTE and size and r not in seen:
+                yield r
 
 
 def parse_notes(data, endian="<", align=4, strict=False):
@@ -422,30 +427,45 @@ def elf_build_id(blob):
     return None
 
 
-_NOTE_PATTERNS = [
-    (e, struct.pack(e + "I", 4), struct.pack(e + "I", NT_GNU_BUILD_ID) + b"GNU\0")
-    for e in ("<", ">")
-]
-
-
 def _find_note_in(data):
-    """Earliest well-formed GNU build-id note in ``data`` -> (offset, hex) or None."""
-    best = None
-    for e, namesz, tail in _NOTE_PATTERNS:
-        k = data.find(tail, 8)
-        while k != -1 and (best is None or k < best[0]):
-            if data[k - 8:k - 4] == namesz:
-                (descsz,) = struct.unpack_from(e + "I", data, k - 4)
-                if descsz in (8, 16, 20, 32, 64) and k + 8 + descsz <= len(data):
-                    best = (k, data[k + 8:k + 8 + descsz].hex())
-                    break
-            k = data.find(tail, k + 1)
-    return best
+    """Earliest well-formed GNU build-id note in ``data`` -> (offset, hex) or None.
+
+    Anchors on the rare "GNU\\0" name (searching for the zero-heavy header
+    itself is slow on zero-filled images), then checks the note header
+    before it in either byte order.
+    """
+    k = data.find(b"GNU", 12)
+    while k != -1:
+        for e in ("<", ">") if data[k + 3:k + 4] == b"\0" else ():
+            namesz, descsz, ntype = struct.unpack_from(e + "III", data, k - 12)
+            if namesz == 4 and ntype == NT_GNU_BUILD_ID and descsz in (8, 16, 20, 32, 64) \
+                    and k + 4 + descsz <= len(data):
+                return k, data[k + 4:k + 4 + descsz].hex()
+        k = data.find(b"GNU", k + 1)
+    return None
 
 
 def scan_build_id(blob, chunk=decompress.CHUNK):
-    """Find a GNU build-id note in raw bytes (arm64 Image): stops at the first."""
+    """Find a GNU build-id note in raw bytes (arm64 Image): stops at the first.
+
+    On a decompressed stream nothing already scanned is kept (only a small
+    overlap), so memory and disk use stay constant however long it is.
+    """
     overlap = 128
+    if isinstance(blob, StreamBlob):
+        tail = blob.read_at(0, blob.have)   # what identification already read
+        found = _find_note_in(tail)
+        if found:
+            return found[1]
+        tail = tail[-overlap:]
+        for c in blob.chunks:
+            data = tail + c
+            found = _find_note_in(data)
+            if found:
+                return found[1]
+            tail = data[-overlap:]
+        blob.done = True
+        return None
     pos = 0
     while True:
         data = blob.read_at(pos, chunk + overlap)
