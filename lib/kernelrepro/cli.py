@@ -10,7 +10,7 @@ import json
 import os
 import sys
 
-from . import __version__, compare, decompress, envcmd, image
+from . import __version__, decompress, envcmd, image
 from .errors import KernelReproError
 
 PROG = "kernel-repro"
@@ -58,6 +58,7 @@ def cmd_extract(args, out):
 
 
 def cmd_check(args, out):
+    from . import compare  # pyelftools: imported only where needed (fast buildid)
     r = compare.check(args.image, args.debug_vmlinux, _limit(args))
     if args.json:
         out.write(json.dumps(r, indent=1) + "\n")
@@ -71,7 +72,26 @@ def cmd_check(args, out):
     return 0 if r["match"] else 1
 
 
+def cmd_running(args, out):
+    notes = args.notes or "/sys/kernel/notes"
+    running = image.notes_build_id(notes)
+    dbg = image.describe(args.debug_vmlinux, _limit(args))
+    match = running == dbg["build_id"]
+    verdict = ("match: the running kernel is build %s" % running if match else
+               "MISMATCH: running kernel build-id %s != %s build-id %s: these symbols are "
+               "from another build" % (running, args.debug_vmlinux, dbg["build_id"]))
+    if args.json:
+        out.write(json.dumps({"running": running, "notes": notes, "debug": dbg,
+                              "match": match, "verdict": verdict}, indent=1) + "\n")
+    else:
+        out.write("running kernel: %s  %s\n" % (running, notes))
+        out.write("debug vmlinux:  %s  %s\n" % (dbg["build_id"], args.debug_vmlinux))
+        out.write(verdict + "\n")
+    return 0 if match else 1
+
+
 def cmd_diff(args, out):
+    from . import compare
     r = compare.diff(args.a, args.b, _limit(args))
     if args.json:
         out.write(json.dumps(r, indent=1, default=str) + "\n")
@@ -148,6 +168,15 @@ def build_parser():
     s.add_argument("a")
     s.add_argument("b")
     s.set_defaults(func=cmd_diff)
+
+    s = sub.add_parser("running", parents=[common],
+                       help="does the running kernel match these debug symbols?",
+                       description="Compare the running kernel's build-id (from "
+                       "/sys/kernel/notes) with a debug vmlinux or a deployed image.")
+    s.add_argument("debug_vmlinux")
+    s.add_argument("--notes", metavar="PATH",
+                   help="a copy of /sys/kernel/notes (default: this machine's)")
+    s.set_defaults(func=cmd_running)
 
     envcmd.add_parser(sub)
     for extra in _EXTRA_COMMANDS:

@@ -521,6 +521,30 @@ def read_build_id(path, limit=decompress.DEFAULT_LIMIT):
         return build_id_of(kind, blob, path)
 
 
+def notes_build_id(path):
+    """Build-id from a /sys/kernel/notes-style file (a running kernel's notes)."""
+    f = _open_input(path)
+    with f:
+        try:
+            data = f.read((1 << 16) + 1)
+        except OSError as e:
+            raise KernelReproError("%s: cannot read: %s" % (path, e.strerror or e))
+    if len(data) > (1 << 16):
+        raise FormatError("%s: too large for kernel notes (> 64 KiB); is it /sys/kernel/notes?" % path)
+    try:
+        notes = parse_notes(data, "<", 4, strict=True)
+    except FormatError:
+        try:
+            notes = parse_notes(data, ">", 4, strict=True)
+        except FormatError:
+            raise FormatError("%s: not ELF notes (expected the contents of /sys/kernel/notes)" % path)
+    bid = _gnu_build_id(notes)
+    if not bid:
+        raise NoBuildIdError("%s: the kernel notes hold no GNU build-id note (%d other notes)"
+                             % (path, len(notes)))
+    return bid
+
+
 def describe(path, limit=decompress.DEFAULT_LIMIT):
     """Build-id and the layers of an image, as a dict."""
     with open_image(path, limit) as (kind, blob, layers):
