@@ -39,7 +39,25 @@ MAX_HEADERS = 65536
 # Byte sources: a seekable file window, or a decompressed stream spooled on
 # demand (so that reading stops as soon as the caller has what it needs).
 
-class FileBlob:
+class _WindowBlob:
+    """Random-access bytes of known length: ``read_at`` is all a subclass needs."""
+
+    length = 0
+
+    def size(self):
+        return self.length
+
+    def copy_to(self, out, chunk=decompress.CHUNK):
+        pos = 0
+        while pos < self.length:
+            b = self.read_at(pos, chunk)
+            if not b:
+                break
+            out.write(b)
+            pos += len(b)
+
+
+class FileBlob(_WindowBlob):
     def __init__(self, f, base=0, length=None):
         self.f = f
         self.base = base
@@ -54,18 +72,6 @@ class FileBlob:
         size = min(size, self.length - offset)
         self.f.seek(self.base + offset)
         return self.f.read(size)
-
-    def size(self):
-        return self.length
-
-    def copy_to(self, out, chunk=decompress.CHUNK):
-        pos = 0
-        while pos < self.length:
-            b = self.read_at(pos, chunk)
-            if not b:
-                break
-            out.write(b)
-            pos += len(b)
 
 
 class StreamBlob:
@@ -258,7 +264,7 @@ def resolve(blob, limit=decompress.DEFAULT_LIMIT, name="input"):
     raise FormatError("%s: more than %d nested layers; refusing" % (name, MAX_DEPTH))
 
 
-class _SubBlob:
+class _SubBlob(_WindowBlob):
     def __init__(self, blob, off, size):
         self.blob, self.off, self.length = blob, off, size
 
@@ -266,18 +272,6 @@ class _SubBlob:
         if offset >= self.length:
             return b""
         return self.blob.read_at(self.off + offset, min(size, self.length - offset))
-
-    def size(self):
-        return self.length
-
-    def copy_to(self, out, chunk=decompress.CHUNK):
-        pos = 0
-        while pos < self.length:
-            b = self.read_at(pos, chunk)
-            if not b:
-                break
-            out.write(b)
-            pos += len(b)
 
 
 def _bzimage_payload(blob, head, layers, limit, name):
