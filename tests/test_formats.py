@@ -166,3 +166,16 @@ def test_library_stops_decompressing_once_found(plain_a):
         read = blob.have
         total = blob.size()
     assert read < total, (read, total)
+
+
+def test_unified_kernel_image(plain_a, tmp_path):
+    """A UKI made the classic way: systemd's EFI stub + objcopy --add-section .linux."""
+    stub = "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+    if not os.path.exists(stub):
+        need_tool("/nonexistent-linuxx64.efi.stub", "systemd-boot-efi")
+    uki = tmp_path / "uki.efi"
+    subprocess.run(["objcopy", "--add-section", ".linux=%s" % plain_a.path("bzImage"),
+                    "--change-section-vma", ".linux=0x2000000", stub, str(uki)], check=True)
+    r = run_cli("buildid", "-v", uki, check=0)
+    assert r.stdout.split()[0] == readelf_build_id(plain_a.path("vmlinux"))
+    assert "PE unified kernel image (.linux" in r.stdout
