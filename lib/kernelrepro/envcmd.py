@@ -40,12 +40,7 @@ def default_source_date_epoch(srctree, environ=None):
 
 def pahole_version_of(pahole):
     """Run ``pahole --version`` -> (major, minor), or None when it cannot run."""
-    try:
-        out = subprocess.run([pahole, "--version"], stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True, timeout=30).stdout
-        return reproenv.parse_pahole_version(out)
-    except (OSError, ValueError, subprocess.SubprocessError):
-        return None
+    return reproenv.pahole_version_of(pahole)
 
 
 def add_parser(sub):

@@ -22,6 +22,7 @@ Sources of non-reproducibility handled here:
 import os
 import re
 import shlex
+import subprocess
 import time
 
 #: pahole modes: how BTF encoding is made deterministic for a pahole version.
@@ -29,9 +30,15 @@ PAHOLE_NONE = "none"                # deterministic as is (>= 1.29) or no pahole
 PAHOLE_SERIAL = "serial"            # < 1.27: parallel encoding is not stable, drop -j
 PAHOLE_REPRODUCIBLE = "reproducible_build"  # 1.27, 1.28: ask for it explicitly
 
-#: The flag pahole 1.27+ understands. The leading '+' adds the feature to the
-#: default set; without it the list *replaces* the defaults and BTF loses
-#: content (see Ben Hutchings' "kbuild, bpf: Fix BTF reproducibility").
+#: The flag pahole 1.27+ understands. The leading '+' means "the default
+#: feature set plus this one" (dwarves: "pahole: Introduce
+#: --btf_features=+extra_features syntax", Arnaldo Carvalho de Melo,
+#: 2024-04-19); a plain --btf_features=LIST starts from the initial values
+#: (init_btf_features() in pahole.c) and enables only LIST, so
+#: "--btf_features=reproducible_build" alone would drop the standard features
+#: when the kernel passes none itself (scripts/pahole-flags.sh kernels).
+#: Several --btf_features options accumulate, so appending it after the
+#: kernel's own list (scripts/Makefile.btf kernels) is safe.
 PAHOLE_REPRO_FLAG = "--btf_features=+reproducible_build"
 
 DEFAULT_PREFIX = "/usr/src/kernel"
@@ -90,9 +97,9 @@ def kbuild_timestamp(source_date_epoch):
 def prefix_map_flags(paths, prefix=DEFAULT_PREFIX):
     """``-ffile-prefix-map`` options mapping each build path to ``prefix``.
 
-    Longest paths first so that a build directory inside the source tree is
-    mapped before the tree itself (gcc applies the last matching option,
-    so the order passed is: shortest first, longest last).
+    GCC (and clang >= 15) use the *last* matching option, so the options are
+    emitted shortest path first, longest last: a build directory inside the
+    source tree is then mapped by its own option, not by the tree's.
     """
     seen = []
     for p in paths:
@@ -159,3 +166,81 @@ def format_variables(variables, style="shell"):
     if style == "make":
         return " ".join(shlex.quote("%s=%s" % (k, v)) for k, v in variables.items()) + "\n"
     raise ValueError("unknown style %r (use shell or make)" % (style,))
+
+
+def pahole_version_of(pahole, run=subprocess.run):
+    """Run ``pahole --version`` -> (major, minor), or None when it cannot run."""
+    try:
+        out = run([pahole, "--version"], stdout=subprocess.PIPE,
+                  stderr=subprocess.DEVNULL, text=True, timeout=30).stdout
+        return parse_pahole_version(out)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+
+
+def resolve_source_date_epoch(value, git_epoch=None, fallback=None):
+    """The SOURCE_DATE_EPOCH a kernel build uses, as OE-Core's kernel.bbclass picks it.
+
+    Mirrors kernel_do_compile (OE-Core meta/classes-recipe/kernel.bbclass,
+    master lines 364-369): a value of "" or "0" means "not set"; then the
+    last commit time of the source tree (``git_epoch``, a callable returning
+    a string or None), else ``fallback`` (REPRODUCIBLE_TIMESTAMP_ROOTFS).
+    Returns an int; raises ValueError when nothing usable is left.
+    """
+    value = str(value or "").strip()
+    if value and value != "0":
+        return int(value)
+    if git_epoch is not None:
+        got = (git_epoch() or "").strip()
+        if got:
+            return int(got)
+    if fallback is not None and str(fallback).strip():
+        return int(str(fallback).strip())
+    raise ValueError("no SOURCE_DATE_EPOCH: the variable is unset, the source tree "
+                     "has no git history and no fallback was given")
+
+
+def _split(words):
+    """shlex.split that never raises (unbalanced quotes fall back to whitespace)."""
+    try:
+        return shlex.split(words or "")
+    except ValueError:
+        return (words or "").split()
+
+
+_PREFIX_MAP_RE = re.compile(r"^-f(?:file|debug)-prefix-map=(.*)=(.*)$")
+
+
+def unmapped_paths(command, paths):
+    """The ``paths`` that no ``-ffile-prefix-map``/``-fdebug-prefix-map`` in
+    ``command`` (a compiler command line, e.g. OE-Core's KERNEL_CC) rewrites.
+
+    A path is covered when an option's OLD part equals it or is one of its
+    parent directories. Empty paths are ignored; order is kept.
+    """
+    olds = []
+    for word in _split(command):
+        m = _PREFIX_MAP_RE.match(word)
+        if m and m.group(1):
+            olds.append(os.path.normpath(m.group(1)))
+    out = []
+    for p in paths:
+        if not p:
+            continue
+        p = os.path.normpath(p)
+        if p in out:
+            continue
+        if not any(p == o or p.startswith(o.rstrip("/") + "/") for o in olds):
+            out.append(p)
+    return out
+
+
+def make_override(make_args, name):
+    """The value ``name=VALUE`` is given on a make command line (e.g. OE-Core's
+    EXTRA_OEMAKE), the last one winning as in make; None when not given."""
+    value = None
+    for word in _split(make_args):
+        if word.startswith(name + "="):
+            value = word[len(name) + 1:]
+    return value
+

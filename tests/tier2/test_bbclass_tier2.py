@@ -1,0 +1,227 @@
+# Copyright (C) 2026 meta-kernel-repro contributors
+# SPDX-License-Identifier: MIT
+"""Tier 2: kernel-repro.bbclass against a real BitBake + OE-Core.
+
+Environment (see docs/layer.md):
+
+  KERNEL_REPRO_OE_ENV       a workdir made by oe-env/setup.sh (has ``run`` and
+                            ``src/``); required, the tests skip without it.
+  KERNEL_REPRO_T2_BUILDDIR  build directory these tests own (default:
+                            $KERNEL_REPRO_OE_ENV/build-kernel-repro-t2). Its
+                            conf/ is rewritten by the tests; the environment's
+                            own build/ is only read (local.conf, bblayers.conf),
+                            so nothing forces a re-parse of anybody else's build.
+  KERNEL_REPRO_T2_OTHER     the non-kernel recipe to compare (default: busybox).
+
+Three configurations are compared, each parsed for real (a cold parse of
+OE-Core takes ~2 minutes on 2 cores; the parse cache makes reruns fast):
+
+  base      OE-Core only
+  added     + this layer in BBLAYERS (not enabled)
+  enabled   + INHERIT += "kernel-repro" in conf/auto.conf
+
+Signatures come from ``bitbake -S lockedsigs`` (one ``pn:task:hash`` line per
+task of the whole dependency graph, written to locked-sigs.inc).
+The tests run ``run`` (runuser), so they need root like setup.sh's wrapper.
+"""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+pytestmark = pytest.mark.tier2
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ENV = os.environ.get("KERNEL_REPRO_OE_ENV", "")
+BUILDDIR = os.environ.get("KERNEL_REPRO_T2_BUILDDIR") or (
+    os.path.join(ENV, "build-kernel-repro-t2") if ENV else "")
+OTHER = os.environ.get("KERNEL_REPRO_T2_OTHER", "busybox")
+KERNEL_PNS = {"linux-yocto"}
+TARGETS = "virtual/kernel %s" % OTHER
+PROBE = os.path.join(ROOT, "tests", "tier2", "probe_datastore.py")
+
+
+def _skip_reason():
+    if not ENV:
+        return "KERNEL_REPRO_OE_ENV is not set (point it at an oe-env/setup.sh workdir)"
+    for p in ("run", "src/oe-init-build-env", "build/conf/local.conf"):
+        if not os.path.exists(os.path.join(ENV, p)):
+            return "KERNEL_REPRO_OE_ENV=%s has no %s (not a setup.sh workdir?)" % (ENV, p)
+    if os.geteuid() != 0:
+        return "the setup.sh run wrapper uses runuser: run the tier-2 tests as root"
+    return None
+
+
+if _skip_reason():
+    pytest.skip(_skip_reason(), allow_module_level=True)
+
+TIMINGS = {}
+OUTPUTS = {}
+
+
+def bb(cmd, check=True):
+    """Run a shell command inside BUILDDIR's build environment as the build user."""
+    script = 'cd %s/src && . ./oe-init-build-env %s >/dev/null && %s' % (ENV, BUILDDIR, cmd)
+    t0 = time.monotonic()
+    r = subprocess.run([os.path.join(ENV, "run"), script], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    TIMINGS.setdefault(cmd.split(" 2>")[0][:60], []).append(round(time.monotonic() - t0, 1))
+    if check and r.returncode != 0:
+        pytest.fail("%s failed (%d):\n%s" % (cmd, r.returncode, r.stdout[-4000:]))
+    return r.stdout
+
+
+def _owner():
+    st = os.stat(os.path.join(ENV, "build"))
+    return st.st_uid, st.st_gid
+
+
+def _write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+    uid, gid = _owner()
+    os.chown(path, uid, gid)
+    os.chown(os.path.dirname(path), uid, gid)
+
+
+def configure(state):
+    """Write BUILDDIR/conf for one of base / added / enabled."""
+    os.makedirs(BUILDDIR, exist_ok=True)
+    uid, gid = _owner()
+    os.chown(BUILDDIR, uid, gid)
+    conf = os.path.join(BUILDDIR, "conf")
+    with open(os.path.join(ENV, "build", "conf", "local.conf")) as f:
+        _write(os.path.join(conf, "local.conf"), f.read())
+    with open(os.path.join(ENV, "build", "conf", "bblayers.conf")) as f:
+        layers = f.read().replace(ROOT, "/nonexistent-kernel-repro-removed")
+    layers = "\n".join(l for l in layers.splitlines() if "/nonexistent-kernel-repro-removed" not in l)
+    if state in ("added", "enabled"):
+        layers += '\nBBLAYERS += "%s"\n' % ROOT
+    _write(os.path.join(conf, "bblayers.conf"), layers + "\n")
+    auto = os.path.join(conf, "auto.conf")
+    if state == "enabled":
+        _write(auto, '# written by tests/tier2 (kernel-repro)\nINHERIT += "kernel-repro"\n')
+    elif os.path.exists(auto):
+        os.unlink(auto)
+
+
+_SIG_RE = re.compile(r"^\s+([^:\s]+):(do_[^:\s]+):([0-9a-f]{64})")
+
+
+def signatures(state):
+    configure(state)
+    sigfile = os.path.join(BUILDDIR, "locked-sigs.inc")
+    if os.path.exists(sigfile):
+        os.unlink(sigfile)
+    OUTPUTS[state] = bb("bitbake -S lockedsigs %s" % TARGETS)
+    sigs = {}
+    with open(sigfile) as f:
+        for line in f:
+            m = _SIG_RE.match(line)
+            if m:
+                sigs[(m.group(1), m.group(2))] = m.group(3)
+    assert sigs, "no signatures in %s" % sigfile
+    return sigs
+
+
+@pytest.fixture(scope="module")
+def sigs():
+    """Signatures of all three states (parsing each; enabled last, so the
+    build directory ends in the enabled state for the datastore tests)."""
+    out = {}
+    for state in ("base", "added", "enabled"):
+        out[state] = signatures(state)
+    yield out
+    print("\ntier2 timings (s): %s" % json.dumps(TIMINGS))
+
+
+def _diff(a, b):
+    keys = set(a) | set(b)
+    return sorted(k for k in keys if a.get(k) != b.get(k))
+
+
+def test_adding_layer_changes_no_signature(sigs):
+    diff = _diff(sigs["base"], sigs["added"])
+    assert not diff, "adding the layer (not enabled) changed: %s" % diff[:20]
+    assert ("linux-yocto", "do_compile") in sigs["base"]
+    assert any(pn == OTHER for pn, _ in sigs["base"]), OTHER
+
+
+def test_layer_adds_no_warning(sigs):
+    for state in ("added", "enabled"):
+        bad = [l for l in OUTPUTS[state].splitlines()
+               if re.match(r"^(WARNING|ERROR):", l) and ("kernel-repro" in l or ROOT in l)]
+        assert not bad, (state, bad)
+
+
+def test_enabling_changes_only_kernel_recipe(sigs):
+    diff = _diff(sigs["added"], sigs["enabled"])
+    assert diff, "enabling the class changed no signature at all"
+    others = [k for k in diff if k[0] not in KERNEL_PNS]
+    assert not others, "enabling changed non-kernel tasks: %s" % others[:20]
+    changed = {t for pn, t in diff}
+    for task in ("do_compile", "do_compile_kernelmodules"):
+        assert task in changed, "%s of the kernel did not change: %s" % (task, sorted(changed))
+    # do_bundle_initramfs is a task only with INITRAMFS_IMAGE_BUNDLE (kernel.bbclass:161)
+    if ("linux-yocto", "do_bundle_initramfs") in sigs["added"]:
+        assert "do_bundle_initramfs" in changed
+    # Tasks that do not run the prefunc and do not depend on one keep their hash.
+    for task in ("do_fetch", "do_unpack", "do_patch"):
+        if ("linux-yocto", task) in sigs["added"]:
+            assert task not in changed, task
+
+
+def _env(target):
+    return bb("bitbake -e %s" % target)
+
+
+def test_bitbake_e_kernel_gets_the_wiring(sigs):
+    out = _env("virtual/kernel")
+    # cooker.showEnvironment prints python functions as "python NAME () {"
+    assert re.search(r"^python kernel_repro_task_prefunc \(\) \{\n\s+import kernelrepro.bbadapter",
+                     out, re.M), "prefunc not defined in the kernel datastore"
+    m = re.search(r'^ERROR_QA="([^"]*)"', out, re.M)
+    assert m and "kernel-repro-module-sig-key" in m.group(1).split(), "ERROR_QA lacks the checks"
+    m = re.search(r'^KERNEL_REPRO_WRAPPER_SHA256="([0-9a-f]{64})"', out, re.M)
+    with open(os.path.join(ROOT, "lib/kernelrepro/data/bin/pahole"), "rb") as f:
+        assert m and m.group(1) == hashlib.sha256(f.read()).hexdigest()
+
+
+def test_bitbake_e_other_recipe_untouched(sigs):
+    out = _env(OTHER)
+    m = re.search(r'^ERROR_QA="([^"]*)"', out, re.M)
+    assert m is not None
+    assert "kernel-repro-module-sig-key" not in m.group(1).split()
+    assert not re.search(r'^KERNEL_REPRO_WRAPPER_SHA256=', out, re.M)
+
+
+def test_real_datastore_probe(sigs, tmp_path):
+    """tinfoil-parse linux-yocto and OTHER with the class enabled and check the
+    task flags and what task_variables()/find_pahole() compute from the real
+    datastore (no task is executed)."""
+    out = bb("python3 %s %s %s" % (PROBE, "virtual/kernel", OTHER))
+    line = [l for l in out.splitlines() if l.startswith("PROBE-JSON ")]
+    assert line, out[-3000:]
+    data = json.loads(line[-1][len("PROBE-JSON "):])
+    k, o = data["virtual/kernel"], data[OTHER]
+    for task in ("do_compile", "do_compile_kernelmodules", "do_bundle_initramfs"):
+        assert "kernel_repro_task_prefunc" in (k["prefuncs"].get(task) or "").split(), (task, k)
+    assert not any("kernel_repro_task_prefunc" in (v or "") for v in o["prefuncs"].values()), o
+    assert k["wired"] is True and o["wired"] is False
+    v = k["variables"]
+    assert re.match(r"^[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d UTC \d{4}$",
+                    v["KBUILD_BUILD_TIMESTAMP"]), v
+    assert v["KCONFIG_NOTIMESTAMP"] == "1"
+    assert v["KBUILD_BUILD_USER"] == k["KBUILD_BUILD_USER"] == "oe-user"
+    assert v["KBUILD_BUILD_VERSION"] == "1"
+    # OE-Core's KERNEL_CC maps S and B already: no KCFLAGS/KAFLAGS needed.
+    assert "KCFLAGS" not in v and "KAFLAGS" not in v, v
+    # linux-yocto without KERNEL_DEBUG = "True" passes PAHOLE=false.
+    assert k["pahole"] == [None, "EXTRA_OEMAKE"], k["pahole"]
