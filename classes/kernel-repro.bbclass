@@ -43,6 +43,10 @@ KERNEL_REPRO_ERROR_QA[doc] = "kernel-repro QA checks that fail a kernel build un
 KERNEL_REPRO_WARN_QA ??= "kernel-repro-module-sig-ecdsa kernel-repro-localversion-auto kernel-repro-timestamps"
 KERNEL_REPRO_WARN_QA[doc] = "kernel-repro QA checks that warn unless listed in ERROR_QA."
 
+# Part 2: one sstate group for the kernel's binary-carrying tasks and the
+# build-id fingerprint (classes/kernel-repro-sstate.bbclass).
+inherit kernel-repro-sstate
+
 python kernel_repro_task_prefunc() {
     import kernelrepro.bbadapter
     kernelrepro.bbadapter.task_prefunc(d)

@@ -1,0 +1,212 @@
+# Copyright (C) 2026 meta-kernel-repro contributors
+# SPDX-License-Identifier: MIT
+"""The kernel build-id fingerprint: record it once, check it where outputs meet.
+
+When a kernel recipe links vmlinux, its GNU build-id is written to a small
+text file (the *fingerprint*). Every member of the kernel's sstate group
+carries a copy: do_deploy next to the image in DEPLOY_DIR_IMAGE, do_package /
+do_packagedata in pkgdata. Where two of them meet (deploy vs pkgdata, the
+kernel in an image rootfs vs deploy) they must be equal; if not, the build
+stops with ``FingerprintMismatch``, whose message names the recipe, both
+build-ids and the commands that repair the cache.
+
+Plain functions over paths and strings. Reading a build-id goes through
+``kernelrepro.image.read_build_id`` (any kernel image format); when that
+module's optional dependencies are missing (the build host's python may lack
+pyelftools) an ELF-only reader here is used for vmlinux files.
+"""
+
+import os
+import re
+import struct
+
+from kernelrepro.errors import KernelReproError
+
+__all__ = [
+    "FORMAT",
+    "FingerprintMismatch",
+    "read_build_id",
+    "format_record",
+    "parse_record",
+    "write_record",
+    "read_record",
+    "deploy_names",
+    "pkgdata_path",
+    "check_pair",
+    "mismatch_message",
+]
+
+#: First line of a fingerprint file; lets a later format be told apart.
+FORMAT = "kernel-repro-buildid-1"
+
+_HEX = re.compile(r"^[0-9a-f]{8,128}$")
+
+
+class FingerprintMismatch(KernelReproError):
+    """Two outputs of one kernel recipe come from different compiles."""
+
+    def __init__(self, message, recipe, ids):
+        KernelReproError.__init__(self, message)
+        self.recipe = recipe
+        self.ids = dict(ids)
+
+
+# ---------------------------------------------------------------- build-ids
+
+def _elf_build_id(path):
+    """GNU build-id of an ELF file (32/64-bit, either endianness), or None."""
+    with open(path, "rb") as f:
+        ident = f.read(16)
+        if ident[:4] != b"\x7fELF":
+            return None
+        is64 = ident[4] == 2
+        end = "<" if ident[5] == 1 else ">"
+        f.seek(0)
+        hdr = f.read(64 if is64 else 52)
+        if is64:
+            shoff = struct.unpack_from(end + "Q", hdr, 0x28)[0]
+            shentsize, shnum = struct.unpack_from(end + "HH", hdr, 0x3A)
+        else:
+            shoff = struct.unpack_from(end + "I", hdr, 0x20)[0]
+            shentsize, shnum = struct.unpack_from(end + "HH", hdr, 0x2E)
+        for i in range(shnum):
+            f.seek(shoff + i * shentsize)
+            sh = f.read(shentsize)
+            if is64:
+                sh_type = struct.unpack_from(end + "I", sh, 4)[0]
+                off, size = struct.unpack_from(end + "QQ", sh, 0x18)
+            else:
+                sh_type = struct.unpack_from(end + "I", sh, 4)[0]
+                off, size = struct.unpack_from(end + "II", sh, 0x10)
+            if sh_type != 7:  # SHT_NOTE
+                continue
+            f.seek(off)
+            notes = f.read(size)
+            pos = 0
+            while pos + 12 <= len(notes):
+                namesz, descsz, ntype = struct.unpack_from(end + "III", notes, pos)
+                pos += 12
+                name = notes[pos:pos + namesz]
+                pos += (namesz + 3) & ~3
+                desc = notes[pos:pos + descsz]
+                pos += (descsz + 3) & ~3
+                if ntype == 3 and name.rstrip(b"\0") == b"GNU":  # NT_GNU_BUILD_ID
+                    return desc.hex()
+    return None
+
+
+def read_build_id(path):
+    """Hex GNU build-id of a kernel image or vmlinux; KernelReproError if none."""
+    try:
+        from kernelrepro import image
+    except ImportError:
+        image = None
+    if image is not None:
+        try:
+            return image.read_build_id(path)
+        except ImportError:
+            pass  # an optional decompressor is missing: try the ELF reader
+    try:
+        bid = _elf_build_id(path)
+    except OSError as e:
+        raise KernelReproError("cannot read %s: %s" % (path, e.strerror or e))
+    except struct.error:
+        raise KernelReproError("%s: truncated ELF file" % path)
+    if bid is None:
+        raise KernelReproError(
+            "%s: no GNU build-id found (only ELF vmlinux files can be read "
+            "without pyelftools)" % path)
+    return bid
+
+
+# ---------------------------------------------------------------- records
+
+def format_record(build_id, recipe, source=""):
+    """Text of a fingerprint file."""
+    build_id = build_id.strip().lower()
+    if not _HEX.match(build_id):
+        raise KernelReproError("not a build-id: %r" % build_id)
+    lines = [FORMAT, "build_id=" + build_id, "recipe=" + recipe]
+    if source:
+        lines.append("source=" + source)
+    return "\n".join(lines) + "\n"
+
+
+def parse_record(text, where="fingerprint"):
+    """Fingerprint text -> dict with at least 'build_id' and 'recipe'."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != FORMAT:
+        raise KernelReproError("%s: not a %s file" % (where, FORMAT))
+    out = {}
+    for line in lines[1:]:
+        key, sep, value = line.partition("=")
+        if sep:
+            out[key.strip()] = value.strip()
+    if not _HEX.match(out.get("build_id", "")):
+        raise KernelReproError("%s: no valid build_id" % where)
+    out.setdefault("recipe", "")
+    return out
+
+
+def write_record(path, build_id, recipe, source=""):
+    """Write a fingerprint file atomically (tmp + rename)."""
+    text = format_record(build_id, recipe, source)
+    d = os.path.dirname(path)
+    if d:
+        os.makedirs(d, exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return path
+
+
+def read_record(path):
+    """Parsed fingerprint file, or None when ``path`` does not exist."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return None
+    return parse_record(text, path)
+
+
+def deploy_names(imagetype, image_name, link_name=""):
+    """(file, symlink or None) names of the deployed fingerprint."""
+    name = "%s-%s.buildid" % (imagetype, image_name)
+    link = "%s-%s.buildid" % (imagetype, link_name) if link_name else "%s.buildid" % imagetype
+    return name, (link if link != name else None)
+
+
+def pkgdata_path(pkgdata_dir, pn):
+    """Where a kernel recipe's fingerprint lives in PKGDATA_DIR."""
+    return os.path.join(pkgdata_dir, "kernel-repro", pn + ".buildid")
+
+
+# ---------------------------------------------------------------- checks
+
+def mismatch_message(recipe, ids, fix_target=""):
+    """The error text: recipe, every build-id with its origin, and the fix."""
+    parts = ["%s=%s" % (where, bid) for where, bid in ids]
+    target = fix_target or "<your image>"
+    return ("kernel-repro: %s: kernel outputs come from different compiles "
+            "(GNU build-ids differ: %s). The sstate cache holds a mixed kernel "
+            "group. Fix: bitbake -c cleansstate %s && bitbake %s ; if an "
+            "SSTATE_MIRRORS mirror served the objects, also remove this "
+            "recipe's objects from the mirror (they never get overwritten)."
+            % (recipe, ", ".join(parts), recipe, target))
+
+
+def check_pair(recipe, ids, fix_target=""):
+    """Raise FingerprintMismatch unless all given build-ids are equal.
+
+    ``ids`` is a sequence of (where, build_id); entries whose build_id is
+    None or empty (an output that is absent) are skipped. Returns the common
+    build-id, or None when fewer than one id was given.
+    """
+    present = [(w, b.strip().lower()) for w, b in ids if b]
+    values = {b for _, b in present}
+    if len(values) > 1:
+        raise FingerprintMismatch(mismatch_message(recipe, present, fix_target),
+                                  recipe, present)
+    return values.pop() if values else None

@@ -1,0 +1,339 @@
+# Copyright (C) 2026 meta-kernel-repro contributors
+# SPDX-License-Identifier: MIT
+"""Restore a kernel's binary-carrying sstate objects all together or not at all.
+
+A kernel recipe ships one compile through several shared-state objects
+(do_deploy, do_package, do_packagedata, do_package_write_*, do_create_spdx).
+BitBake decides each one separately through BB_HASHCHECK_FUNCTION; when some
+are found and others are not, the found ones are restored and the kernel is
+compiled again for the missing ones, so a non-reproducible kernel ends up
+with a deployed image and debug symbols from two different compiles.
+
+This module decides, from plain values, which "found" objects must be
+ignored so that every kernel recipe's group is restored whole or rebuilt
+whole:
+
+* task ids ("tids") are BitBake's: ``[mc:<mc>:][virtual:<x>:]/path/r.bb:do_task``;
+* ``queried`` is the set of tids BitBake asked about in one call, ``found``
+  the subset OE-Core's ``sstate_checkhashes`` found (locally or on a mirror);
+* BitBake asks about *subsets* of the tasks (bitbake/lib/bb/runqueue.py:
+  the setscene start, deferred tasks, hash-equivalence rehashes), so the
+  siblings of a queried member that are not in the query are looked up by
+  the caller (``plan_sibling_lookup`` says which) and passed back in.
+
+``checkhashes_with_groups`` is the thin adapter the class calls; it takes the
+wrapped OE-Core function, the datastore and BitBake's signature generator as
+arguments so that it can be tested without BitBake.
+"""
+
+import collections
+import os
+
+__all__ = [
+    "DEFAULT_GROUP",
+    "parse_group",
+    "split_tid",
+    "mc_of",
+    "group_index",
+    "plan_sibling_lookup",
+    "decide",
+    "Decision",
+    "checkhashes_with_groups",
+    "record_dropped",
+    "was_dropped",
+]
+
+#: The tasks of a kernel recipe whose sstate objects carry the compiled
+#: kernel (or data derived from its bytes). Why these and not others
+#: (OE-Core master, meta/classes-recipe/kernel.bbclass and classes-global):
+#:
+#: - do_deploy: bzImage/vmlinux etc. into DEPLOY_DIR_IMAGE (deploy.bbclass).
+#: - do_package: PKGD/PKGDEST incl. /boot/vmlinux-*, the split debug files.
+#: - do_packagedata: pkgdata (file lists, sizes, and our build-id record).
+#: - do_package_write_{rpm,ipk,deb}: kernel-image-*, kernel-vmlinux, kernel-dbg.
+#: - do_create_spdx, do_create_package_spdx (SPDX 3.0, master) and
+#:   do_create_runtime_spdx (SPDX 2.2, scarthgap): the SBOM records checksums
+#:   of the packaged files, so a restored SBOM of another compile would lie.
+#:
+#: Left out on purpose: do_populate_sysroot (kernel.bbclass sets
+#: SYSROOT_DIRS = "": it carries no kernel binary), do_shared_workdir (its
+#: setscene always fails, kernel.bbclass do_shared_workdir_setscene: exit 1,
+#: so it is always made from the local compile), do_populate_lic,
+#: do_deploy_source_date_epoch, do_recipe_qa, do_create_recipe_spdx,
+#: do_package_qa (inputs or QA results, not compile outputs). Tasks that a
+#: build does not define (do_package_write_ipk without package_ipk) are
+#: simply absent from BitBake's task graph and ignored.
+DEFAULT_GROUP = (
+    "do_deploy",
+    "do_package",
+    "do_packagedata",
+    "do_package_write_rpm",
+    "do_package_write_ipk",
+    "do_package_write_deb",
+    "do_create_spdx",
+    "do_create_package_spdx",
+    "do_create_runtime_spdx",
+)
+
+
+def parse_group(value, default=DEFAULT_GROUP):
+    """KERNEL_REPRO_SSTATE_GROUP's value -> a frozenset of task names.
+
+    Words may be given with or without the ``do_`` prefix; an empty or None
+    value means ``default``.
+    """
+    words = (value or "").split()
+    if not words:
+        words = list(default)
+    return frozenset(w if w.startswith("do_") else "do_" + w for w in words)
+
+
+def split_tid(tid):
+    """``mc:x:/p/r.bb:do_task`` -> (``mc:x:/p/r.bb``, ``do_task``)."""
+    mcfn, _, task = tid.rpartition(":")
+    if not mcfn:
+        raise ValueError("not a BitBake task id: %r" % (tid,))
+    return mcfn, task
+
+
+def mc_of(mcfn):
+    """The multiconfig name of a (mc-prefixed) recipe file name, '' for the default."""
+    if mcfn.startswith("mc:"):
+        parts = mcfn.split(":", 2)
+        if len(parts) == 3:
+            return parts[1]
+    return ""
+
+
+def group_index(tids, group, is_group_recipe):
+    """Map each group recipe (mcfn) to the group tids of it among ``tids``.
+
+    ``is_group_recipe(mcfn) -> bool`` says whether a recipe is a kernel; it is
+    called at most once per recipe that has a task named like a group member.
+    Runs over thousands of tids: a C-level suffix test per tid, string work
+    only for the few that end like a group task.
+    """
+    index = {}
+    verdict = {}
+    suffixes = tuple(":" + t for t in group)
+    for tid in tids:
+        if not tid.endswith(suffixes):
+            continue
+        mcfn = tid.rpartition(":")[0]
+        ok = verdict.get(mcfn)
+        if ok is None:
+            ok = verdict[mcfn] = bool(is_group_recipe(mcfn))
+        if ok:
+            index.setdefault(mcfn, set()).add(tid)
+    return index
+
+
+def _members_of(mcfn, group, known):
+    """The group tids of ``mcfn`` that BitBake knows in this build."""
+    return {mcfn + ":" + t for t in group if (mcfn + ":" + t) in known}
+
+
+def plan_sibling_lookup(queried, found, group, is_group_recipe, known, index=None):
+    """Which sibling tids (not in ``queried``) must be looked up in sstate.
+
+    Only recipes with at least one *found* queried member need their
+    siblings checked, and only when no queried member is already missing
+    (then the group is partial whatever the siblings are).
+    ``known`` is the set (or mapping) of tids that have a hash in this build
+    (BitBake's task graph); siblings outside it are not part of this build.
+    """
+    if index is None:
+        index = group_index(queried, group, is_group_recipe)
+    todo = set()
+    for mcfn, tids in index.items():
+        if not (tids & found):
+            continue
+        if tids - found:
+            continue
+        todo |= _members_of(mcfn, group, known) - tids
+    return todo
+
+
+Decision = collections.namedtuple("Decision", "found dropped")
+Decision.__doc__ = """found: the tids to report as found.
+dropped: {mcfn: (sorted missing member tids, sorted dropped found tids)}."""
+
+
+def decide(queried, found, group, is_group_recipe, known, sibling_found=(), index=None):
+    """Remove partial kernel groups from ``found``.
+
+    queried        -- tids BitBake asked about (a subset of the build's tasks)
+    found          -- tids among them whose object exists (local or mirror)
+    group          -- task names of the group (``parse_group``)
+    is_group_recipe-- mcfn -> bool: is this recipe a kernel
+    known          -- tids that have a hash in this build (set or mapping)
+    sibling_found  -- tids among ``plan_sibling_lookup(...)`` whose object exists
+
+    A group member in ``known`` counts as present when it is found in the
+    query or in ``sibling_found``; if any member of a recipe is absent, every
+    member of that recipe is removed from the result. Non-group tasks and
+    non-kernel recipes pass through untouched. Returns a ``Decision``.
+    """
+    if index is None:
+        index = group_index(queried, group, is_group_recipe)
+    sibling_found = set(sibling_found)
+    dropped = {}
+    result = found
+    for mcfn, tids in index.items():
+        hit = tids & found
+        if not hit:
+            continue
+        members = _members_of(mcfn, group, known) | tids
+        present = (members & found) | (members & sibling_found)
+        missing = members - present
+        if missing:
+            if result is found:
+                result = set(found)  # copy only when something is dropped
+            result -= hit
+            dropped[mcfn] = (sorted(missing), sorted(hit))
+    return Decision(result, dropped)
+
+
+# --------------------------------------------------------------------------
+# Adapter: called from the class's BB_HASHCHECK_FUNCTION wrapper, in the
+# BitBake server process. Takes its collaborators as arguments (no bb import).
+
+def _is_kernel_recipe_from(siggen, fallback_pns):
+    """mcfn -> bool, from the recipe cache's inherit list (kernel.bbclass)."""
+    caches = getattr(siggen, "datacaches", None) or {}
+    tidtopn = getattr(siggen, "tidtopn", None) or {}
+
+    def is_kernel(mcfn):
+        cache = caches.get(mc_of(mcfn))
+        inherits = getattr(cache, "inherits", None) if cache is not None else None
+        if inherits is not None and mcfn in inherits:
+            for path in inherits[mcfn] or ():
+                if path.endswith("/kernel.bbclass") or path == "kernel.bbclass" \
+                        or path == "classes/kernel.bbclass":
+                    return True
+            return False
+        # No recipe cache (should not happen inside a runqueue): fall back
+        # to the PN of any task of this recipe.
+        for t, pn in tidtopn.items():
+            if t.rpartition(":")[0] == mcfn:
+                return pn in fallback_pns
+        return False
+
+    return is_kernel
+
+
+def _hash_of(siggen, tid):
+    """(taskhash, unihash) BitBake holds for ``tid``, or None when unknown."""
+    taskhash = getattr(siggen, "taskhash", {}).get(tid)
+    if taskhash is None:
+        return None
+    unihash = getattr(siggen, "unihash", {}).get(tid) or taskhash
+    return taskhash, unihash
+
+
+class _KnownTids(object):
+    """``tid in known`` <=> BitBake's siggen has a task hash for it."""
+
+    def __init__(self, siggen):
+        self._taskhash = getattr(siggen, "taskhash", {})
+
+    def __contains__(self, tid):
+        return tid in self._taskhash
+
+
+def record_dropped(path, dropped, fresh=False):
+    """Append the found-but-dropped tids of ``dropped`` (Decision.dropped) to ``path``.
+
+    The class's SSTATECREATEFUNCS hook replaces an existing local object
+    only for these tids: a group member that really runs for another reason
+    (a failed setscene, an unavailable hard dependency) keeps the object
+    that matches its restored siblings. ``fresh`` truncates the file (the
+    first query of a build).
+    """
+    lines = [tid for _mcfn, (_missing, hit) in sorted(dropped.items()) for tid in hit]
+    if not lines and not fresh:
+        return
+    dirname = os.path.dirname(path)
+    if dirname:
+        os.makedirs(dirname, exist_ok=True)
+    with open(path, "w" if fresh else "a") as f:
+        for tid in lines:
+            f.write(tid + "\n")
+
+
+def was_dropped(path, tid):
+    """Whether ``tid`` was recorded by ``record_dropped`` in this build."""
+    try:
+        with open(path) as f:
+            return any(line.rstrip("\n") == tid for line in f)
+    except FileNotFoundError:
+        return False
+
+
+def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcount=0,
+                            summary=True, log=None, record=None, **kwargs):
+    """Call ``orig`` (OE-Core's sstate_checkhashes), then drop partial groups.
+
+    orig    -- the wrapped hash check function, same signature
+    sq_data -- BitBake's dict of 'hash', 'hashfn', 'unihash' keyed by tid
+    d       -- the datastore (reads KERNEL_REPRO_SSTATE_GROUP,
+               PREFERRED_PROVIDER_virtual/kernel)
+    siggen  -- bb.parse.siggen: its taskhash/unihash dicts hold the hashes of
+               all tasks of the build, not only the queried ones
+    log     -- callable(str) for the one-line note per dropped group
+    record  -- path of the file ``record_dropped`` writes, or None
+    """
+    found = orig(sq_data, d, siginfo=siginfo, currentcount=currentcount,
+                 summary=summary, **kwargs)
+    if siginfo:
+        # siginfo lookups serve `bitbake -S printdiff`, not restoration.
+        return found
+
+    queried = sq_data["hash"]
+    group = parse_group(d.getVar("KERNEL_REPRO_SSTATE_GROUP"))
+    fallback = set((d.getVar("PREFERRED_PROVIDER_virtual/kernel") or "").split())
+    is_kernel = _is_kernel_recipe_from(siggen, fallback)
+    known = _KnownTids(siggen)
+
+    if not isinstance(found, (set, frozenset)):
+        found = set(found)
+    index = group_index(queried, group, is_kernel)
+    if not index:
+        if record and summary:
+            record_dropped(record, {}, fresh=True)
+        return found
+    todo = plan_sibling_lookup(queried, found, group, is_kernel, known, index)
+    sibling_found = set()
+    if todo:
+        sub = {"hash": {}, "hashfn": {}, "unihash": {}}
+        hashfn_of = {}
+        for tid in queried:
+            hashfn_of.setdefault(tid.rpartition(":")[0], sq_data["hashfn"][tid])
+        for tid in todo:
+            hashes = _hash_of(siggen, tid)
+            hashfn = hashfn_of.get(tid.rpartition(":")[0])
+            if hashes is None or hashfn is None:
+                continue
+            sub["hash"][tid], sub["unihash"][tid] = hashes
+            sub["hashfn"][tid] = hashfn
+        if sub["hash"]:
+            sibling_found = set(orig(sub, d, siginfo=False, currentcount=0,
+                                     summary=False, **kwargs))
+
+    decision = decide(queried, found, group, is_kernel, known, sibling_found, index)
+    if record:
+        record_dropped(record, decision.dropped, fresh=summary)
+    if log is not None:
+        for mcfn, (missing, dropped) in sorted(decision.dropped.items()):
+            log(format_dropped(mcfn, missing, dropped))
+    return decision.found
+
+
+def format_dropped(mcfn, missing, dropped):
+    """One line telling the user why found kernel objects are not restored."""
+    def names(tids):
+        return " ".join(split_tid(t)[1] for t in tids)
+    return ("kernel-repro: %s: not restoring %s from sstate because %s of the same "
+            "kernel group %s missing; the group is rebuilt from one compile"
+            % (mcfn, names(dropped), names(missing),
+               "is" if len(missing) == 1 else "are"))

@@ -1,0 +1,127 @@
+# Copyright (C) 2026 meta-kernel-repro contributors
+# SPDX-License-Identifier: MIT
+"""The kernel build-id fingerprint (lib/kernelrepro/fingerprint.py).
+
+Unit tests over records and messages, the ELF fallback reader against
+readelf on a small compiled program, and (marker "kernel") the check on two
+real, different builds of the same kernel from the fixture builder.
+"""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from kernelrepro import fingerprint as fp
+from kernelrepro.errors import KernelReproError
+
+from conftest import readelf_build_id
+
+A = "0123456789abcdef0123456789abcdef01234567"
+B = "fedcba9876543210fedcba9876543210fedcba98"
+
+
+def test_record_roundtrip(tmp_path):
+    p = fp.write_record(str(tmp_path / "k" / "linux-yocto.buildid"), A.upper(), "linux-yocto",
+                        source="compile:abc")
+    rec = fp.read_record(p)
+    assert rec == {"build_id": A, "recipe": "linux-yocto", "source": "compile:abc"}
+    assert not os.path.exists(p + ".tmp")
+
+
+def test_read_record_missing_is_none(tmp_path):
+    assert fp.read_record(str(tmp_path / "nope")) is None
+
+
+@pytest.mark.parametrize("text", ["", "something else\nbuild_id=" + A,
+                                  fp.FORMAT + "\nbuild_id=xyz\n"])
+def test_parse_record_rejects(text):
+    with pytest.raises(KernelReproError):
+        fp.parse_record(text)
+
+
+def test_format_record_rejects_non_hex():
+    with pytest.raises(KernelReproError):
+        fp.format_record("not-a-build-id", "linux-yocto")
+
+
+def test_deploy_names():
+    assert fp.deploy_names("bzImage", "qemux86-64-20260101") == \
+        ("bzImage-qemux86-64-20260101.buildid", "bzImage.buildid")
+    assert fp.deploy_names("bzImage", "x", "qemux86-64") == \
+        ("bzImage-x.buildid", "bzImage-qemux86-64.buildid")
+
+
+def test_pkgdata_path():
+    assert fp.pkgdata_path("/p", "linux-yocto") == "/p/kernel-repro/linux-yocto.buildid"
+
+
+def test_check_pair_equal_and_absent():
+    assert fp.check_pair("linux-yocto", [("deploy", A), ("pkgdata", A.upper())]) == A
+    assert fp.check_pair("linux-yocto", [("deploy", A), ("pkgdata", None)]) == A
+    assert fp.check_pair("linux-yocto", []) is None
+
+
+def test_check_pair_mismatch_message():
+    with pytest.raises(fp.FingerprintMismatch) as ei:
+        fp.check_pair("linux-yocto", [("deploy", A), ("pkgdata", B)], "core-image-minimal")
+    msg = str(ei.value)
+    assert "linux-yocto" in msg and A in msg and B in msg
+    assert "bitbake -c cleansstate linux-yocto && bitbake core-image-minimal" in msg
+    assert "mirror" in msg
+    assert ei.value.recipe == "linux-yocto"
+    assert ei.value.ids == {"deploy": A, "pkgdata": B}
+
+
+def _compile(tmp_path, build_id_opt):
+    if not shutil.which("gcc"):
+        pytest.skip("gcc not installed")
+    src = tmp_path / "x.c"
+    src.write_text("int main(void){return 0;}\n")
+    out = tmp_path / "x"
+    subprocess.run(["gcc", "-o", str(out), str(src), "-Wl,--build-id=" + build_id_opt],
+                   check=True)
+    return str(out)
+
+
+def test_elf_fallback_reader_matches_readelf(tmp_path):
+    exe = _compile(tmp_path, "sha1")
+    assert fp._elf_build_id(exe) == readelf_build_id(exe)
+
+
+def test_elf_fallback_reader_without_build_id(tmp_path):
+    exe = _compile(tmp_path, "none")
+    assert fp._elf_build_id(exe) is None
+    assert fp._elf_build_id(__file__) is None  # not ELF
+
+
+# ---------------------------------------------------------------- real kernels
+
+@pytest.mark.kernel
+def test_fingerprint_matching_deploy_and_debug_pair(plain_a, tmp_path):
+    """Deployed bzImage and packaged vmlinux of one compile: the check passes."""
+    vmlinux = plain_a.path("vmlinux")
+    bzimage = plain_a.path("bzImage")
+    bid = fp.read_build_id(vmlinux)
+    assert bid == readelf_build_id(vmlinux)
+    # what the class does: record at compile, carry to deploy and pkgdata
+    rec = fp.write_record(str(tmp_path / "kernel-repro.buildid"), bid, "linux-yocto")
+    deployed = fp.read_record(rec)["build_id"]
+    assert fp.check_pair("linux-yocto", [("deploy", deployed),
+                                         ("deploy bzImage", fp.read_build_id(bzimage)),
+                                         ("packaged vmlinux", fp._elf_build_id(vmlinux))]) == bid
+
+
+@pytest.mark.kernel
+def test_fingerprint_mixed_pair_from_two_builds_fails(plain_a, plain_b):
+    """bzImage of build a deployed, vmlinux of build b packaged: the error names both ids."""
+    deploy = fp.read_build_id(plain_a.path("bzImage"))
+    debug = fp.read_build_id(plain_b.path("vmlinux"))
+    assert deploy != debug, "the two fixture builds are expected to differ"
+    with pytest.raises(fp.FingerprintMismatch) as ei:
+        fp.check_pair("linux-yocto", [("deploy", deploy), ("kernel-vmlinux", debug)],
+                      "core-image-minimal")
+    msg = str(ei.value)
+    assert deploy in msg and debug in msg and "linux-yocto" in msg
+    assert "bitbake -c cleansstate linux-yocto" in msg
