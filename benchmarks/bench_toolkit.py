@@ -88,14 +88,14 @@ def main():
     tmp = tempfile.mkdtemp(prefix="kr-bench-")
     anchor_out = os.path.join(tmp, "anchor.elf")
 
-    def anchor_buildid():
+    def anchor_buildid(img=None):
         with open(anchor_out, "wb") as f:
-            subprocess.run([xv, args.image], stdout=f, stderr=subprocess.DEVNULL, check=True)
+            subprocess.run([xv, img or args.image], stdout=f, stderr=subprocess.DEVNULL, check=True)
         out = sh(["readelf", "-n", anchor_out]).stdout.decode()
         return [l.split(":")[1].strip() for l in out.splitlines() if "Build ID" in l][0]
 
-    def ours_buildid():
-        return sh(CLI + ["buildid", args.image]).stdout.split()[0].decode()
+    def ours_buildid(img=None):
+        return sh(CLI + ["buildid", img or args.image]).stdout.split()[0].decode()
 
     def anchor_check():
         a = anchor_buildid()
@@ -135,9 +135,18 @@ def main():
         subprocess.run([sys.executable, "-c", "import kernelrepro.cli"], check=True,
                        env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "lib")))
 
+    # a compressed debug vmlinux (what a vmlinux.gz / kernel-dbg archive is)
+    vgz = os.path.join(tmp, "vmlinux.gz")
+    with open(vgz, "wb") as o:
+        subprocess.run(["gzip", "-1", "-c", args.vmlinux], stdout=o, check=True)
+    assert anchor_buildid(vgz) == ours_buildid(vgz)
+
     rows = []
     ta, to = timeit(anchor_buildid, args.repeat), timeit(ours_buildid, args.repeat)
-    rows.append(("buildid (compressed bzImage)", "extract-vmlinux | readelf -n", ta, to, ta / to, ">= 2.0x faster"))
+    rows.append(("buildid (bzImage, xz)", "extract-vmlinux | readelf -n", ta, to, ta / to, ">= 2.0x faster"))
+    ta = timeit(lambda: anchor_buildid(vgz), args.repeat)
+    to = timeit(lambda: ours_buildid(vgz), args.repeat)
+    rows.append(("buildid (debug vmlinux.gz)", "extract-vmlinux | readelf -n", ta, to, ta / to, ">= 2.0x faster"))
     ta, to = timeit(anchor_check, args.repeat), timeit(ours_check, args.repeat)
     rows.append(("check (bzImage vs vmlinux)", "extract-vmlinux + readelf -n x2", ta, to, ta / to, "(info)"))
     tr, te = timeit(raw_decompress, args.repeat), timeit(ours_extract, args.repeat)
@@ -149,12 +158,16 @@ def main():
     base = child_peak_kib([sys.executable, "-c", "import sys; sys.path.insert(0, %r); "
                            "import kernelrepro.cli" % os.path.join(ROOT, "lib")]) * 1024
     psize = os.path.getsize(ours_out)
+    raw_peak = child_peak_kib(["xz", "-dc", "--single-stream", payload]) * 1024
     print("%-34s %-34s %10s %10s %8s  %s" % ("measurement", "anchor", "anchor s", "ours s", "ratio", "target"))
     for name, anchor, a, o, ratio, target in rows:
         print("%-34s %-34s %10.3f %10.3f %7.2fx  %s" % (name, anchor, a, o, ratio, target))
     print("%-34s %-34s %10.1f %10.1f %7.2fx  %s" % (
         "extract peak RSS above interpreter", "payload size (MiB)", psize / 2**20,
-        (peak - base) / 2**20, (peak - base) / psize, "< 1.0x of payload"))
+        (peak - base) / 2**20, (peak - base) / psize, "bounded by the payload (info)"))
+    print("%-34s %-34s %10.1f %10.1f %7.2fx  %s" % (
+        "extract peak RSS above interpreter", "xz -dc peak RSS (MiB)", raw_peak / 2**20,
+        (peak - base) / 2**20, (peak - base) / raw_peak, "~1x: the decoder's dictionary"))
 
 
 if __name__ == "__main__":
