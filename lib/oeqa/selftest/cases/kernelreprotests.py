@@ -1,0 +1,466 @@
+# Copyright (C) 2026 meta-kernel-repro contributors
+# SPDX-License-Identifier: MIT
+#
+# oe-selftest cases for meta-kernel-repro (qemux86-64).
+#
+# The invariant under test: the kernel in DEPLOY_DIR_IMAGE, the kernel in the
+# image's rootfs, the vmlinux in kernel-vmlinux / kernel-dbg and the running
+# kernel come from one compile (same GNU build-id), whatever mix of sstate
+# objects the build starts from -- or the build stops with a kernel-repro
+# error. Every kernel comparison goes through the layer's kernelrepro library.
+#
+# Select them all with `oe-selftest -t kernel-repro`; `-t kernel-repro-offline`
+# selects the one case that builds nothing (signatures only, `bitbake -S none`);
+# the runqemu case also carries the "runqemu" tag. Written against the
+# oeqa API of OE-Core master and scarthgap (identical for what is used here).
+#
+# Module name: not "kernelrepro", which would shadow the library package.
+
+import glob
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import textwrap
+import uuid
+
+from oeqa.selftest.case import OESelftestTestCase
+from oeqa.core.decorator import OETestTag
+from oeqa.utils.commands import bitbake, get_bb_var, get_bb_vars, runCmd, runqemu
+
+# <layer>/lib/oeqa/selftest/cases/kernelreprotests.py -> <layer>/lib and <layer>.
+# oe-selftest adds every layer's lib/ to sys.path, but only in _pre_run(),
+# after the case modules were loaded and never for --list-tests
+# (meta/lib/oeqa/selftest/context.py _add_layer_libs), so add it here too.
+LAYER_LIB = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+LAYER_DIR = os.path.dirname(LAYER_LIB)
+if LAYER_LIB not in sys.path:
+    sys.path.append(LAYER_LIB)
+
+MACHINE = "qemux86-64"
+IMAGE = "core-image-minimal"
+
+# What cases 1, 2 and 4 build: the layer enabled, BTF on (linux-yocto's
+# KERNEL_DEBUG = "True" adds pahole-native and the debug-btf feature), and the
+# kernel image plus the packaged vmlinux installed in the rootfs
+# (core-image-minimal on qemux86-64 installs no kernel by itself: its
+# packagegroup-core-boot RDEPENDS on "kernel" only with MACHINE_FEATURES
+# "efi", which qemux86-64 lacks on master and scarthgap).
+ENABLED_CONFIG = textwrap.dedent("""\
+    MACHINE = "%s"
+    INHERIT += "kernel-repro"
+    KERNEL_DEBUG = "True"
+    CORE_IMAGE_EXTRA_INSTALL += "kernel-image kernel-vmlinux"
+    """ % MACHINE)
+
+
+def kernelrepro_modules():
+    """Import kernelrepro.image and kernelrepro.compare.
+
+    kernelrepro.compare needs pyelftools; when the host python lacks it, use
+    OE-Core's python3-pyelftools-native (pure python, so any python3 does).
+    """
+    try:
+        import elftools  # noqa: F401
+    except ImportError:
+        bitbake("python3-pyelftools-native -c addto_recipe_sysroot")
+        sysroot = get_bb_var("RECIPE_SYSROOT_NATIVE", "python3-pyelftools-native")
+        for sp in glob.glob(os.path.join(sysroot, "usr/lib/python3*/site-packages")):
+            if sp not in sys.path:
+                sys.path.append(sp)
+    import kernelrepro.image
+    import kernelrepro.compare
+    import kernelrepro.errors
+    return kernelrepro.image, kernelrepro.compare, kernelrepro.errors
+
+
+class KernelReproBase(OESelftestTestCase):
+    """Helpers shared by the cases: where OE-Core puts each copy of the kernel."""
+
+    def setUpLocal(self):
+        super().setUpLocal()
+        self.kimage, self.kcompare, self.kerrors = kernelrepro_modules()
+
+    def kernel_pn(self):
+        return get_bb_var("PREFERRED_PROVIDER_virtual/kernel")
+
+    def build_id(self, path):
+        try:
+            return self.kimage.read_build_id(path)
+        except self.kerrors.KernelReproError as e:
+            self.fail("cannot read the build-id of %s: %s" % (path, e))
+
+    def deployed_kernel(self, pn):
+        """The kernel image do_deploy put in DEPLOY_DIR_IMAGE (symlinks resolved)."""
+        v = get_bb_vars(["DEPLOY_DIR_IMAGE", "KERNEL_IMAGETYPE", "KERNEL_IMAGE_LINK_NAME",
+                         "KERNEL_IMAGE_BIN_EXT"], pn)
+        itype = v["KERNEL_IMAGETYPE"]
+        candidates = [os.path.join(v["DEPLOY_DIR_IMAGE"], "%s-%s%s" % (itype, v["KERNEL_IMAGE_LINK_NAME"],
+                                                                      v["KERNEL_IMAGE_BIN_EXT"] or "")),
+                      os.path.join(v["DEPLOY_DIR_IMAGE"], itype)]
+        for c in candidates:
+            if os.path.exists(c):
+                return os.path.realpath(c)
+        self.fail("no deployed kernel image: none of %s exists" % ", ".join(candidates))
+
+    def packaged_vmlinux(self, pn):
+        """(vmlinux of <kernel>-vmlinux, debug vmlinux of <kernel>-dbg) from PKGDEST.
+
+        When the packages came from sstate (do_package_write_rpm setscene),
+        do_package did not run and PKGDEST is empty; `bitbake -c package`
+        then restores it from do_package's sstate object (sstate-plaindirs
+        PKGD PKGDEST PKGDESTWORK in package.bbclass), i.e. from the same
+        build as the package feeds.
+        """
+        v = get_bb_vars(["PKGDEST", "KERNEL_PACKAGE_NAME"], pn)
+        pkgdest, kname = v["PKGDEST"], v["KERNEL_PACKAGE_NAME"] or "kernel"
+        if not glob.glob(os.path.join(pkgdest, "%s-vmlinux" % kname, "boot", "vmlinux-*")):
+            bitbake("%s -c package" % pn)
+        found = {}
+        patterns = {
+            "vmlinux": ["%s-vmlinux/boot/vmlinux-*" % kname],
+            # PACKAGE_DEBUG_SPLIT_STYLE: ".debug" (default) or debug-file-directory
+            "dbg": ["%s-dbg/boot/.debug/vmlinux-*" % kname,
+                    "%s-dbg/usr/lib/debug/boot/vmlinux-*" % kname],
+        }
+        for what, pats in patterns.items():
+            hits = [p for pat in pats for p in glob.glob(os.path.join(pkgdest, pat))
+                    if os.path.isfile(p) and not os.path.islink(p)]
+            self.assertEqual(len(hits), 1, "expected one %s vmlinux in %s, found %s" % (what, pkgdest, hits))
+            found[what] = hits[0]
+        return found["vmlinux"], found["dbg"]
+
+    def rootfs_kernels(self, pn):
+        """Kernel files the image installed in its rootfs: /boot/<type>-* and /boot/vmlinux-*."""
+        rootfs = get_bb_var("IMAGE_ROOTFS", IMAGE)
+        itype = get_bb_var("KERNEL_IMAGETYPE", pn)
+        found = {}
+        for what, pat in (("image", "boot/%s-*" % itype), ("vmlinux", "boot/vmlinux-*")):
+            hits = [p for p in glob.glob(os.path.join(rootfs, pat)) if not os.path.islink(p)]
+            self.assertEqual(len(hits), 1, "expected one %s in the rootfs %s, found %s"
+                             % (pat, rootfs, hits))
+            found[what] = hits[0]
+        return found
+
+    def assert_one_compile(self, pn):
+        """Deployed kernel == packaged vmlinux == debug vmlinux == rootfs kernels."""
+        deployed = self.deployed_kernel(pn)
+        vmlinux, dbg = self.packaged_vmlinux(pn)
+        rootfs = self.rootfs_kernels(pn)
+        ids = {
+            "deployed %s" % deployed: self.build_id(deployed),
+            "kernel-vmlinux %s" % vmlinux: self.build_id(vmlinux),
+            "kernel-dbg %s" % dbg: self.build_id(dbg),
+            "rootfs %s" % rootfs["image"]: self.build_id(rootfs["image"]),
+            "rootfs %s" % rootfs["vmlinux"]: self.build_id(rootfs["vmlinux"]),
+        }
+        self.logger.info("kernel build-ids:\n%s" % "\n".join("  %s  %s" % (b, w) for w, b in ids.items()))
+        self.assertEqual(len(set(ids.values())), 1, "the kernel copies come from different compiles:\n%s"
+                         % "\n".join("  %s  %s" % (b, w) for w, b in ids.items()))
+        # Beyond build-ids: the image's payload against the debug symbols
+        # (every allocated section both have), and the rootfs image.
+        for image in (deployed, rootfs["image"]):
+            r = self.kcompare.check(image, dbg)
+            self.assertTrue(r["match"], "%s vs %s: %s" % (image, dbg, r["verdict"]))
+        return ids
+
+
+@OETestTag("kernel-repro")
+class KernelReproDeployVsDebug(KernelReproBase):
+
+    def test_deployed_kernel_matches_debug_vmlinux(self):
+        """Case 1: after one build the deployed bzImage, the kernel-vmlinux and
+        kernel-dbg vmlinux and the rootfs kernel share one build-id."""
+        self.write_config(ENABLED_CONFIG)
+        bitbake(IMAGE)
+        self.assert_one_compile(self.kernel_pn())
+
+
+@OETestTag("kernel-repro")
+class KernelReproSstateMiss(KernelReproBase):
+
+    def test_deploy_sstate_miss(self):
+        """Case 2, the 2020 report: the kernel's do_deploy object is missing
+        from sstate while its package objects are present. The rebuild must
+        still give one compile everywhere (or stop with a kernel-repro error)."""
+        pn = self.kernel_pn()
+        parent_sstate = get_bb_var("SSTATE_DIR")
+        sstate = os.path.join(self.builddir, "kernel-repro-sstate-miss")
+        self.track_for_cleanup(sstate)
+        # A private SSTATE_DIR, so deleting from it never touches a shared
+        # cache; native/cross/target objects other than the kernel may come
+        # from the parent one through a mirror. The salt makes the kernel's
+        # signatures unique to this run, so no mirror can hold its objects.
+        # OEBasicHash, as sstatetests.py does: no hash equivalence server
+        # that could map the rebuilt task to an earlier object.
+        salt = uuid.uuid4().hex
+        self.write_config(ENABLED_CONFIG + textwrap.dedent("""\
+            SSTATE_DIR = "%s"
+            SSTATE_MIRRORS = "file://.* file://%s/PATH"
+            BB_SIGNATURE_HANDLER = "OEBasicHash"
+            KERNEL_EXTRA_ARGS:append:pn-%s = " KERNEL_REPRO_SELFTEST_SALT=%s"
+            """ % (sstate, parent_sstate, pn, salt)))
+
+        bitbake(IMAGE)
+        first = self.assert_one_compile(pn)
+
+        # Clean (not cleansstate/cleanall: keep every sstate object) ...
+        bitbake("-c clean %s %s" % (pn, IMAGE))
+        # ... then drop only the kernel's do_deploy object and its siginfo.
+        deploy_objs = glob.glob(os.path.join(sstate, "**", "sstate:%s:*_deploy.tar.*" % pn), recursive=True)
+        archives = [p for p in deploy_objs if not p.endswith(".siginfo")]
+        self.assertEqual(len(archives), 1, "expected one do_deploy sstate object of %s in %s, found %s"
+                         % (pn, sstate, deploy_objs))
+        for p in deploy_objs:
+            os.remove(p)
+        packages = glob.glob(os.path.join(sstate, "**", "sstate:%s:*_package_write_*.tar.*" % pn), recursive=True)
+        self.assertTrue(packages, "no package sstate object of %s left in %s" % (pn, sstate))
+
+        result = bitbake(IMAGE, ignore_status=True)
+        if result.status != 0:
+            # The invariant allows the build to stop -- with a kernel-repro
+            # error that names the problem, never with anything else.
+            self.assertIn("kernel-repro", result.output,
+                          "the rebuild failed without a kernel-repro error:\n%s" % result.output)
+            self.logger.info("the rebuild stopped with a kernel-repro error, as allowed")
+            return
+        workdir = get_bb_var("WORKDIR", pn)
+        self.assertExists(os.path.join(workdir, "temp", "log.do_compile"),
+                          "the kernel was not recompiled: the do_deploy sstate miss did not happen")
+        second = self.assert_one_compile(pn)
+        self.logger.info("first build: %s; after the do_deploy miss: %s"
+                         % (sorted(set(first.values())), sorted(set(second.values()))))
+
+
+@OETestTag("kernel-repro")
+class KernelReproReproducible(KernelReproBase):
+
+    def build(self, name, topdir, parent_sstate):
+        """Build virtual/kernel in TMPDIR <topdir>/<name>/tmp with its own SSTATE_DIR."""
+        tmpdir = os.path.join(topdir, name, "tmp")
+        if os.path.exists(tmpdir):
+            shutil.rmtree(tmpdir)
+        # Like reproducible.py: nothing of the kernel from sstate (private,
+        # empty SSTATE_DIR); only -native/-cross objects may come from the
+        # parent SSTATE_DIR (the toolchain is not what is tested and is the
+        # same for both builds).
+        self.write_config(textwrap.dedent("""\
+            MACHINE = "%s"
+            INHERIT += "kernel-repro"
+            KERNEL_DEBUG = "True"
+            TMPDIR = "%s"
+            SSTATE_DIR = "${TMPDIR}/sstate"
+            SSTATE_MIRRORS = "file://.*/.*-native.* file://%s/PATH file://.*/.*-cross.* file://%s/PATH"
+            """ % (MACHINE, tmpdir, parent_sstate, parent_sstate)))
+        bitbake("--kill-server")
+        bitbake("virtual/kernel")
+        pn = self.kernel_pn()
+        v = get_bb_vars(["DEPLOY_DIR_IMAGE", "PKGDEST", "DEPLOY_DIR_RPM", "KERNEL_PACKAGE_NAME"], pn)
+        return tmpdir, v
+
+    def test_kernel_reproducible(self):
+        """Case 3: two builds from different TMPDIRs (the second path longer),
+        no kernel sstate: deploy output and packages are identical."""
+        # Read before any test config: later the SSTATE_DIR is the private one.
+        topdir, parent_sstate = get_bb_var("TOPDIR"), get_bb_var("SSTATE_DIR")
+        tmp_a, va = self.build("kernel-reproA", topdir, parent_sstate)
+        tmp_b, vb = self.build("kernel-reproB-extended", topdir, parent_sstate)
+
+        def files(root):
+            out = {}
+            for r, _d, fs in os.walk(root):
+                for f in fs:
+                    p = os.path.join(r, f)
+                    if not os.path.islink(p):
+                        out[os.path.relpath(p, root)] = p
+            return out
+
+        def same_bytes(a, b):
+            return runCmd(["cmp", "-s", a, b], ignore_status=True).status == 0
+
+        pairs = []
+        # do_deploy output: the kernel recipe's deploy under its stable link
+        # names (the files they point at carry a date-time in their names),
+        # its packages-split tree (do_package) and its rpm packages.
+        def deployed(root):
+            return {n: os.path.realpath(os.path.join(root, n)) for n in os.listdir(root)
+                    if os.path.islink(os.path.join(root, n)) and os.path.isfile(os.path.join(root, n))}
+
+        da, db = deployed(va["DEPLOY_DIR_IMAGE"]), deployed(vb["DEPLOY_DIR_IMAGE"])
+        self.assertTrue(da, "nothing deployed in %s" % va["DEPLOY_DIR_IMAGE"])
+        self.assertEqual(sorted(da), sorted(db), "deploy: different file lists")
+        pairs += [("deploy", n, da[n], db[n]) for n in sorted(da)]
+        fa, fb = files(va["PKGDEST"]), files(vb["PKGDEST"])
+        self.assertTrue(fa, "nothing in %s" % va["PKGDEST"])
+        self.assertEqual(sorted(fa), sorted(fb), "packages-split: different file lists")
+        pairs += [("packages-split", rel, fa[rel], fb[rel]) for rel in sorted(fa)]
+
+        def rpms(v):
+            return {os.path.basename(p): p for p in glob.glob(os.path.join(v["DEPLOY_DIR_RPM"], "*", "*.rpm"))
+                    if os.path.basename(p).startswith(v["KERNEL_PACKAGE_NAME"] or "kernel")}
+
+        rpms_a, rpms_b = rpms(va), rpms(vb)
+        self.assertTrue(rpms_a, "no kernel rpm packages in %s" % va["DEPLOY_DIR_RPM"])
+        self.assertEqual(sorted(rpms_a), sorted(rpms_b), "different rpm package lists")
+        pairs += [("rpm", n, rpms_a[n], rpms_b[n]) for n in sorted(rpms_a)]
+
+        different = [(w, rel, a, b) for (w, rel, a, b) in pairs if not same_bytes(a, b)]
+        if not different:
+            self.logger.info("%d files compared, all identical" % len(pairs))
+            # Like reproducible.py the trees are kept on failure, for debugging.
+            for t in (tmp_a, tmp_b):
+                shutil.rmtree(os.path.dirname(t), ignore_errors=True)
+            return
+
+        save_root = os.environ.get("OEQA_DEBUGGING_SAVED_OUTPUT") or os.path.join(self.builddir, "kernel-repro-reports")
+        os.makedirs(save_root, exist_ok=True)
+        save_dir = tempfile.mkdtemp(prefix="kernel-repro-", dir=save_root)
+        lines = []
+        for what, rel, a, b in different:
+            name = re.sub(r"[^A-Za-z0-9._-]", "_", "%s-%s" % (what, rel))
+            line = "%s %s" % (what, rel)
+            try:
+                rep = self.kcompare.diff(a, b)
+            except self.kerrors.KernelReproError:
+                rep = None  # not a kernel (modules tarball, rpm, ...): bytes only
+            if rep is not None:
+                path = os.path.join(save_dir, name + ".kernel-repro-diff.json")
+                with open(path, "w") as f:
+                    json.dump(rep, f, indent=2, default=str)
+                line += ": %s [report %s]" % ("; ".join(rep.get("explanation", [])[:3]), path)
+            if shutil.which("diffoscope"):
+                html = os.path.join(save_dir, name + ".diffoscope")
+                runCmd(["diffoscope", "--html-dir", html, a, b], ignore_status=True)
+                line += " [diffoscope %s]" % html
+            lines.append(line)
+        self.fail("virtual/kernel is not reproducible (%s vs %s), %d of %d files differ; reports in %s:\n%s"
+                  % (tmp_a, tmp_b, len(different), len(pairs), save_dir, "\n".join(lines)))
+
+
+@OETestTag("kernel-repro", "runqemu")
+class KernelReproRunqemu(KernelReproBase):
+
+    # busybox (core-image-minimal) has xxd and hexdump but an od without
+    # -A/-t (CONFIG_DESKTOP is off); coreutils images have od.
+    DUMP = ("xxd -p /sys/kernel/notes 2>/dev/null || "
+            "hexdump -v -e '1/1 \"%02x\"' /sys/kernel/notes 2>/dev/null || "
+            "od -An -v -tx1 /sys/kernel/notes")
+
+    def test_running_kernel_matches_debug_vmlinux(self):
+        """Case 4: the build-id of the running kernel (/sys/kernel/notes,
+        read over the serial console) equals the debug vmlinux's."""
+        self.write_config(ENABLED_CONFIG)
+        bitbake(IMAGE)
+        pn = self.kernel_pn()
+        _vmlinux, dbg = self.packaged_vmlinux(pn)
+        with runqemu(IMAGE, ssh=False, runqemuparams="nographic") as qemu:
+            status, output = qemu.run_serial(self.DUMP)
+            self.assertEqual(status, 1, "reading /sys/kernel/notes failed: %s" % output)
+            _s, release = qemu.run_serial("uname -r")
+        hexdata = "".join(l.strip().replace(" ", "") for l in output.splitlines()
+                          if re.fullmatch(r"[0-9a-fA-F ]+", l.strip()))
+        self.assertTrue(hexdata and len(hexdata) % 2 == 0, "unexpected dump of /sys/kernel/notes: %r" % output)
+        with tempfile.NamedTemporaryFile(prefix="kernel-notes-", dir=self.builddir) as f:
+            f.write(bytes.fromhex(hexdata))
+            f.flush()
+            try:
+                running = self.kimage.notes_build_id(f.name)
+            except self.kerrors.KernelReproError as e:
+                self.fail("no build-id in the running kernel's notes: %s" % e)
+        debug = self.build_id(dbg)
+        self.logger.info("running kernel %s: build-id %s; %s: %s" % (release.strip(), running, dbg, debug))
+        self.assertEqual(running, debug, "the running kernel (%s) is not the one %s describes"
+                         % (release.strip(), dbg))
+
+
+@OETestTag("kernel-repro", "kernel-repro-offline")
+class KernelReproSignatures(OESelftestTestCase):
+
+    TARGETS = "%s virtual/kernel" % IMAGE
+
+    def sigs(self, name, bblayers="", extra=""):
+        """Task signatures of TARGETS under a config (bitbake -S none, OEBasicHash,
+        its own TMPDIR): {stamp path without the hash: (hash, sigdata file)}."""
+        tmpdir = os.path.join(self.topdir, "tmp-kernel-repro-sigs-%s" % name)
+        self.track_for_cleanup(tmpdir)
+        self.write_bblayers_config(bblayers)
+        self.write_config(textwrap.dedent("""\
+            MACHINE = "%s"
+            TMPDIR = "%s"
+            BB_SIGNATURE_HANDLER = "OEBasicHash"
+            """ % (MACHINE, tmpdir)) + extra)
+        bitbake("%s -S none" % self.TARGETS)
+        stamps = os.path.join(tmpdir, "stamps")
+        out = {}
+        for root, _dirs, files in os.walk(stamps):
+            for f in files:
+                if ".sigdata." in f:
+                    key, h = f.rsplit(".sigdata.", 1)
+                    out[os.path.join(os.path.relpath(root, stamps), key)] = (h, os.path.join(root, f))
+        self.assertTrue(out, "bitbake -S none wrote no sigdata in %s" % stamps)
+        return out
+
+    @staticmethod
+    def basehash(sigfile):
+        import bb.compress.zstd
+        import bb.siggen
+        with bb.compress.zstd.open(sigfile, "rt", encoding="utf-8", num_threads=1) as f:
+            return json.load(f, object_hook=bb.siggen.SetDecoder)["basehash"]
+
+    def sigdiff(self, a, b, keys, limit=5):
+        import bb.siggen
+        text = []
+        for k in sorted(keys)[:limit]:
+            if k in a and k in b:
+                text.append("%s:\n  %s" % (k, "\n  ".join(bb.siggen.compare_sigfiles(a[k][1], b[k][1]))))
+            else:
+                text.append("%s: only %s" % (k, "with" if k in b else "without"))
+        return "\n".join(text)
+
+    def test_signatures(self):
+        """Case 5: adding the layer changes no task signature; enabling it
+        (INHERIT += "kernel-repro") changes the signatures of kernel recipes
+        only -- other recipes' tasks change only through their dependencies
+        on the kernel, never their own basehash."""
+        self.topdir = get_bb_var("TOPDIR")
+        layers = get_bb_var("BBLAYERS").split()
+        entry = [l for l in layers if os.path.realpath(l) == os.path.realpath(LAYER_DIR)]
+        if not entry:
+            self.skipTest("meta-kernel-repro (%s) is not in BBLAYERS" % LAYER_DIR)
+
+        without = self.sigs("without", 'BBLAYERS:remove = "%s"\n' % entry[0])
+        added = self.sigs("added")
+        changed = sorted(k for k in set(without) | set(added)
+                         if without.get(k, (None,))[0] != added.get(k, (None,))[0])
+        self.assertFalse(changed, "adding the layer changed %d task signature(s):\n%s"
+                         % (len(changed), self.sigdiff(without, added, changed)))
+
+        enabled = self.sigs("enabled", extra='INHERIT += "kernel-repro"\n')
+        changed = sorted(k for k in set(added) | set(enabled)
+                         if added.get(k, (None,))[0] != enabled.get(k, (None,))[0])
+        # Keys: <MULTIMACH_TARGET_SYS>/<PN>/<PV>-<PR>.<task>, or
+        # work-shared/<BP>.<task> for shared source trees (gcc-source, ...).
+        own = {}
+        for k in changed:
+            if k not in added or k not in enabled or self.basehash(added[k][1]) != self.basehash(enabled[k][1]):
+                parts = k.split(os.sep)
+                own.setdefault(parts[1] if len(parts) == 3 else k, []).append(k)
+        kernel_pn = get_bb_var("PREFERRED_PROVIDER_virtual/kernel")
+        self.assertIn(kernel_pn, own, "enabling the layer changed no signature of %s" % kernel_pn)
+        self.assertTrue(any(k.endswith(".do_compile") for k in own[kernel_pn]),
+                        "enabling the layer did not change %s's do_compile" % kernel_pn)
+        not_kernel = []
+        for pn in sorted(own):
+            if os.sep in pn:  # a work-shared stamp: not a kernel recipe
+                not_kernel.append(pn)
+                continue
+            included = get_bb_var("BBINCLUDED", pn) or ""
+            if not any(i.endswith("/kernel.bbclass") for i in included.split()):
+                not_kernel.append(pn)
+        self.assertFalse(not_kernel, "enabling the layer changed the signatures of recipes that do not "
+                         "inherit kernel: %s\n%s" % (", ".join(not_kernel),
+                                                    self.sigdiff(added, enabled, [k for pn in not_kernel for k in own[pn]])))
+        self.logger.info("enabling changed %d task signature(s); own changes only in %s: %s"
+                         % (len(changed), ", ".join(sorted(own)), ", ".join(sorted(os.path.basename(k) for k in own[kernel_pn]))))
