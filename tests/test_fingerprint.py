@@ -85,15 +85,31 @@ def _compile(tmp_path, build_id_opt):
     return str(out)
 
 
-def test_elf_fallback_reader_matches_readelf(tmp_path):
+def test_read_build_id_matches_readelf(tmp_path):
     exe = _compile(tmp_path, "sha1")
-    assert fp._elf_build_id(exe) == readelf_build_id(exe)
+    assert fp.read_build_id(exe) == readelf_build_id(exe)
 
 
-def test_elf_fallback_reader_without_build_id(tmp_path):
+def test_read_build_id_without_one(tmp_path):
+    from kernelrepro.errors import KernelReproError
     exe = _compile(tmp_path, "none")
-    assert fp._elf_build_id(exe) is None
-    assert fp._elf_build_id(__file__) is None  # not ELF
+    with pytest.raises(KernelReproError):
+        fp.read_build_id(exe)
+    with pytest.raises(KernelReproError):
+        fp.read_build_id(__file__)  # not ELF
+
+
+def test_read_build_id_needs_only_the_standard_library(tmp_path):
+    """The build host's python may lack pyelftools/zstandard/lz4: ELF still reads."""
+    import subprocess
+    import sys
+    exe = _compile(tmp_path, "sha1")
+    lib = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib")
+    code = ("import sys; sys.modules['elftools'] = None; sys.modules['zstandard'] = None; "
+            "sys.modules['lz4'] = None; sys.path.insert(0, %r); "
+            "from kernelrepro import fingerprint; print(fingerprint.read_build_id(%r))" % (lib, exe))
+    out = subprocess.run([sys.executable, "-S", "-c", code], stdout=subprocess.PIPE, text=True, check=True)
+    assert out.stdout.strip() == readelf_build_id(exe)
 
 
 # ---------------------------------------------------------------- real kernels
@@ -110,7 +126,7 @@ def test_fingerprint_matching_deploy_and_debug_pair(plain_a, tmp_path):
     deployed = fp.read_record(rec)["build_id"]
     assert fp.check_pair("linux-yocto", [("deploy", deployed),
                                          ("deploy bzImage", fp.read_build_id(bzimage)),
-                                         ("packaged vmlinux", fp._elf_build_id(vmlinux))]) == bid
+                                         ("packaged vmlinux", fp.read_build_id(vmlinux))]) == bid
 
 
 @pytest.mark.kernel

@@ -11,14 +11,12 @@ stops with ``FingerprintMismatch``, whose message names the recipe, both
 build-ids and the commands that repair the cache.
 
 Plain functions over paths and strings. Reading a build-id goes through
-``kernelrepro.image.read_build_id`` (any kernel image format); when that
-module's optional dependencies are missing (the build host's python may lack
-pyelftools) an ELF-only reader here is used for vmlinux files.
+``kernelrepro.image.read_build_id`` (any kernel image format; standard
+library only for ELF, so the build host's python is enough).
 """
 
 import os
 import re
-import struct
 
 from kernelrepro.errors import KernelReproError
 
@@ -53,73 +51,16 @@ class FingerprintMismatch(KernelReproError):
 
 # ---------------------------------------------------------------- build-ids
 
-def _elf_build_id(path):
-    """GNU build-id of an ELF file (32/64-bit, either endianness), or None."""
-    with open(path, "rb") as f:
-        ident = f.read(16)
-        if ident[:4] != b"\x7fELF":
-            return None
-        is64 = ident[4] == 2
-        end = "<" if ident[5] == 1 else ">"
-        f.seek(0)
-        hdr = f.read(64 if is64 else 52)
-        if is64:
-            shoff = struct.unpack_from(end + "Q", hdr, 0x28)[0]
-            shentsize, shnum = struct.unpack_from(end + "HH", hdr, 0x3A)
-        else:
-            shoff = struct.unpack_from(end + "I", hdr, 0x20)[0]
-            shentsize, shnum = struct.unpack_from(end + "HH", hdr, 0x2E)
-        for i in range(shnum):
-            f.seek(shoff + i * shentsize)
-            sh = f.read(shentsize)
-            if is64:
-                sh_type = struct.unpack_from(end + "I", sh, 4)[0]
-                off, size = struct.unpack_from(end + "QQ", sh, 0x18)
-            else:
-                sh_type = struct.unpack_from(end + "I", sh, 4)[0]
-                off, size = struct.unpack_from(end + "II", sh, 0x10)
-            if sh_type != 7:  # SHT_NOTE
-                continue
-            f.seek(off)
-            notes = f.read(size)
-            pos = 0
-            while pos + 12 <= len(notes):
-                namesz, descsz, ntype = struct.unpack_from(end + "III", notes, pos)
-                pos += 12
-                name = notes[pos:pos + namesz]
-                pos += (namesz + 3) & ~3
-                desc = notes[pos:pos + descsz]
-                pos += (descsz + 3) & ~3
-                if ntype == 3 and name.rstrip(b"\0") == b"GNU":  # NT_GNU_BUILD_ID
-                    return desc.hex()
-    return None
-
-
 def read_build_id(path):
-    """Hex GNU build-id of a kernel image or vmlinux; KernelReproError if none."""
-    try:
-        from kernelrepro import image
-    except ImportError:
-        image = None
-    if image is not None:
-        try:
-            return image.read_build_id(path)
-        except ImportError:
-            pass  # an optional decompressor is missing: try the ELF reader
-    try:
-        bid = _elf_build_id(path)
-    except OSError as e:
-        raise KernelReproError("cannot read %s: %s" % (path, e.strerror or e))
-    except struct.error:
-        raise KernelReproError("%s: truncated ELF file" % path)
-    if bid is None:
-        raise KernelReproError(
-            "%s: no GNU build-id found (only ELF vmlinux files can be read "
-            "without pyelftools)" % path)
-    return bid
+    """Hex GNU build-id of a kernel image or vmlinux; KernelReproError if none.
 
+    The one reader of the library (kernelrepro.image): it needs only the
+    standard library for ELF files and the common compressors, so it works
+    with the build host's python as well.
+    """
+    from kernelrepro import image
+    return image.read_build_id(path)
 
-# ---------------------------------------------------------------- records
 
 def format_record(build_id, recipe, source=""):
     """Text of a fingerprint file."""
