@@ -421,54 +421,90 @@ def elf_build_id(blob):
     return None
 
 
-def _find_note_in(data):
-    """Earliest well-formed GNU build-id note in ``data`` -> (offset, hex) or None.
+class _BytesBlob(_WindowBlob):
+    def __init__(self, data, base=0):
+        self.data, self.base, self.length = data, base, len(data) - base
 
-    Anchors on the rare "GNU\\0" name (searching for the zero-heavy header
-    itself is slow on zero-filled images), then checks the note header
-    before it in either byte order.
+    def read_at(self, offset, size):
+        if offset < 0 or offset >= self.length or size <= 0:
+            return b""
+        start = self.base + offset
+        return bytes(self.data[start:start + size])
+
+
+EMBEDDED_ELF_LOOKBEHIND = 1 << 17
+
+
+def _inside_embedded_elf(data, note_at):
+    """Is the note at ``note_at`` part of an ELF object embedded in the image?
+
+    Kernels carry whole ELF files in their data -- the vDSO (and compat vDSO)
+    with a build-id of its own. Its note lies inside that ELF's PT_NOTE.
     """
-    k = data.find(b"GNU", 12)
+    lo = max(0, note_at - EMBEDDED_ELF_LOOKBEHIND)
+    e = data.rfind(b"\x7fELF", lo, note_at)
+    while e != -1:
+        try:
+            blob = _BytesBlob(data, e)
+            h = elf_header(blob.read_at(0, 64))
+            for off, size, _align in _note_regions(blob, h):
+                if e + off <= note_at < e + off + size:
+                    return True
+        except (FormatError, struct.error):
+            pass
+        e = data.rfind(b"\x7fELF", lo, e)
+    return False
+
+
+def _find_note_in(data, start=12):
+    """Earliest GNU build-id note in ``data`` that is the image's own -> (offset, hex).
+
+    Anchors on the rare "GNU" name (searching for the zero-heavy header
+    itself is slow on zero-filled images), checks the note header before it
+    in either byte order, and skips notes of embedded ELF objects (vDSO).
+    """
+    k = data.find(b"GNU", max(start, 12))
     while k != -1:
         for e in ("<", ">") if data[k + 3:k + 4] == b"\0" else ():
             namesz, descsz, ntype = struct.unpack_from(e + "III", data, k - 12)
             if namesz == 4 and ntype == NT_GNU_BUILD_ID and descsz in (8, 16, 20, 32, 64) \
-                    and k + 4 + descsz <= len(data):
+                    and k + 4 + descsz <= len(data) and not _inside_embedded_elf(data, k - 12):
                 return k, data[k + 4:k + 4 + descsz].hex()
         k = data.find(b"GNU", k + 1)
     return None
 
 
 def scan_build_id(blob, chunk=decompress.CHUNK):
-    """Find a GNU build-id note in raw bytes (arm64 Image): stops at the first.
+    """Find the image's own GNU build-id note in raw bytes (arm64 Image).
 
-    On a decompressed stream nothing already scanned is kept (only a small
-    overlap), so memory and disk use stay constant however long it is.
+    Stops at the first. Keeps a lookbehind window so a note's embedded-ELF
+    check (vDSO) sees the ELF header before it. On a decompressed stream
+    nothing older than that window is kept, so memory and disk use stay
+    constant however long it is.
     """
-    overlap = 128
+    keep = EMBEDDED_ELF_LOOKBEHIND + 128
     if isinstance(blob, StreamBlob):
-        tail = blob.read_at(0, blob.have)   # what identification already read
-        found = _find_note_in(tail)
+        data = blob.read_at(0, blob.have)   # what identification already read
+        found = _find_note_in(data)
         if found:
             return found[1]
-        tail = tail[-overlap:]
         for c in blob.chunks:
+            tail = data[-keep:]
             data = tail + c
-            found = _find_note_in(data)
+            found = _find_note_in(data, max(12, len(tail) - 128))
             if found:
                 return found[1]
-            tail = data[-overlap:]
         blob.done = True
         return None
     pos = 0
     while True:
-        data = blob.read_at(pos, chunk + overlap)
+        data = blob.read_at(max(0, pos - keep), chunk + keep)
         if len(data) < 16:
             return None
-        found = _find_note_in(data)
+        found = _find_note_in(data, max(12, min(pos, keep) - 128))
         if found:
             return found[1]
-        if len(data) < chunk + overlap:
+        if len(data) < chunk + keep - (keep - min(pos, keep)):
             return None
         pos += chunk
 
