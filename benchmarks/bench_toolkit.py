@@ -21,7 +21,6 @@ Without arguments it uses the x86_64 fixture kernel (built/cached on first use).
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys

@@ -24,9 +24,6 @@ from .errors import FormatError
 MAX_LIST = 20
 
 BANNER_RE = re.compile(rb"Linux version [\x20-\x7e]{5,300}")
-UTS_RE = re.compile(rb"#\d+ [\x20-\x7e]{0,60}?((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
-                    rb"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d "
-                    rb"\d\d:\d\d:\d\d [A-Z]{1,5} \d{4})")
 DATE_RE = re.compile(rb"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
                      rb"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d "
                      rb"\d\d:\d\d:\d\d(?: [A-Z]{1,5})? \d{4}")

@@ -15,7 +15,6 @@
 Exit 0 only when every expected verdict held.
 """
 
-import hashlib
 import os
 import shutil
 import sys
@@ -71,24 +70,16 @@ class Stages:
         self.out.flush()
 
 
-def _sha(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(1 << 20), b""):
-            h.update(b)
-    return h.hexdigest()
-
-
 def compare_builds(fa, fb):
     """Byte comparison of everything two fixture builds produced -> {artifact: same?}."""
     out = {}
     for art in ("vmlinux", "bzImage", "kheaders_data.tar.xz"):
-        out[art] = _sha(fa.path(art)) == _sha(fb.path(art))
+        out[art] = image.sha256_file(fa.path(art)) == image.sha256_file(fb.path(art))
     mods_a = {os.path.basename(m): m for m in fa.modules}
     mods_b = {os.path.basename(m): m for m in fb.modules}
     for name in sorted(set(mods_a) | set(mods_b)):
         out["modules/" + name] = (name in mods_a and name in mods_b
-                                  and _sha(mods_a[name]) == _sha(mods_b[name]))
+                                  and image.sha256_file(mods_a[name]) == image.sha256_file(mods_b[name]))
     return out
 
 
@@ -134,8 +125,7 @@ def run(out=sys.stdout, report_path=None, jobs=None, boot_timeout=400):
 
     st.start("boot reproducible build A in qemu and read /sys/kernel/notes")
     notes, console = qemu.running_notes(builds["reproa"].path("bzImage"), timeout=boot_timeout)
-    from .image import parse_notes, _gnu_build_id
-    running = _gnu_build_id(parse_notes(notes, "<", 4))
+    running = image.notes_data_build_id(notes, "the booted kernel's /sys/kernel/notes")
     uname = next((l for l in console.splitlines() if l.startswith("running: ")), "").strip()
     verdicts = []
     for label, fx, expect in (("its own debug vmlinux", builds["reproa"], True),

@@ -561,17 +561,22 @@ def notes_build_id(path):
             raise KernelReproError("%s: cannot read: %s" % (path, e.strerror or e))
     if len(data) > (1 << 16):
         raise FormatError("%s: too large for kernel notes (> 64 KiB); is it /sys/kernel/notes?" % path)
+    return notes_data_build_id(data, path)
+
+
+def notes_data_build_id(data, name="kernel notes"):
+    """Build-id from the bytes of /sys/kernel/notes (strictly parsed, either byte order)."""
     try:
         notes = parse_notes(data, "<", 4, strict=True)
     except FormatError:
         try:
             notes = parse_notes(data, ">", 4, strict=True)
         except FormatError:
-            raise FormatError("%s: not ELF notes (expected the contents of /sys/kernel/notes)" % path)
+            raise FormatError("%s: not ELF notes (expected the contents of /sys/kernel/notes)" % name)
     bid = _gnu_build_id(notes)
     if not bid:
         raise NoBuildIdError("%s: the kernel notes hold no GNU build-id note (%d other notes)"
-                             % (path, len(notes)))
+                             % (name, len(notes)))
     return bid
 
 
