@@ -38,8 +38,10 @@ KERNEL_REPRO_SSTATE_REPLACE_STALE[doc] = "Replace an existing local sstate objec
 # in the current build (their tasks then really run and replace them).
 KERNEL_REPRO_SSTATE_DROPPED ?= "${TMPDIR}/kernel-repro-sstate-dropped"
 
-# The image target named in the fix hint of a fingerprint mismatch error.
-KERNEL_REPRO_FIX_TARGET ??= "<your image>"
+# The target named in the fix hint of a fingerprint mismatch error (a
+# command users can paste: no placeholder). Empty: the kernel recipe itself;
+# the image-time check names the image being built.
+KERNEL_REPRO_FIX_TARGET ??= ""
 
 # BB_HASHCHECK_FUNCTION is switched to the wrapper once the configuration is
 # parsed: sstate.bbclass assigns it with "=" and may be inherited after this

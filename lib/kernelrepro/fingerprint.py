@@ -127,9 +127,13 @@ def pkgdata_path(pkgdata_dir, pn):
 # ---------------------------------------------------------------- checks
 
 def mismatch_message(recipe, ids, fix_target=""):
-    """The error text: recipe, every build-id with its origin, and the fix."""
+    """The error text: recipe, every build-id with its origin, and the fix.
+
+    The fix is a command that can be pasted as it is: ``fix_target`` (an
+    image) or else the kernel recipe itself is rebuilt after cleansstate.
+    """
     parts = ["%s=%s" % (where, bid) for where, bid in ids]
-    target = fix_target or "<your image>"
+    target = fix_target or recipe
     return ("kernel-repro: %s: kernel outputs come from different compiles "
             "(GNU build-ids differ: %s). The sstate cache holds a mixed kernel "
             "group. Fix: bitbake -c cleansstate %s && bitbake %s ; if an "

@@ -13,15 +13,8 @@ the _setscene task instead of the real one. With fabricated objects:
 * every object of the kernel present: all restored, no real kernel task;
 * nothing present: a normal build.
 
-Environment (skips, saying why, when absent):
-  KERNEL_REPRO_OE_ENV   the workdir made by /work/shared/oe-env/setup.sh
-                        (holds run, src/, build/); its layers must include
-                        this repository (bitbake-layers add-layer).
-  KERNEL_REPRO_OE_RUN   optional: the command wrapper to use instead of
-                        $KERNEL_REPRO_OE_ENV/run (e.g. a copy pointing to a
-                        second build directory, to avoid another user's
-                        bitbake server lock).
-  KERNEL_REPRO_T2_KERNEL optional: the kernel recipe (default linux-yocto).
+Environment: see t2env.py (KERNEL_REPRO_OE_ENV, KERNEL_REPRO_OE_RUN,
+KERNEL_REPRO_T2_KERNEL).
 
 The class is enabled with `bitbake -R <postread conf>`, never by editing
 local.conf. The fabricated objects live in a private SSTATE_DIR
@@ -30,52 +23,25 @@ configuration is parsed once (~2-5 min cold); each dry run takes ~1 min.
 """
 
 import os
-import pwd
 import re
 import shutil
-import subprocess
 import time
 
 import pytest
 
-pytestmark = pytest.mark.tier2
+import t2env
+from t2env import KERNEL, run
 
-ENV = os.environ.get("KERNEL_REPRO_OE_ENV")
-RUN = os.environ.get("KERNEL_REPRO_OE_RUN") or (ENV and os.path.join(ENV, "run"))
-KERNEL = os.environ.get("KERNEL_REPRO_T2_KERNEL", "linux-yocto")
+pytestmark = pytest.mark.tier2
 GROUP = ["deploy", "package", "packagedata", "package_write_rpm", "package_write_ipk",
          "package_write_deb", "create_spdx", "create_package_spdx"]
 
-if not ENV:
-    pytest.skip("KERNEL_REPRO_OE_ENV is not set (the workdir of /work/shared/oe-env/setup.sh)",
-                allow_module_level=True)
-if not (RUN and os.access(RUN, os.X_OK)):
-    pytest.skip("no runnable build-env wrapper at %s" % RUN, allow_module_level=True)
-if os.geteuid() != 0:
-    pytest.skip("the oe-env wrapper switches to the build user with runuser: run as root",
-                allow_module_level=True)
-
-
-def run(cmd, timeout=3600):
-    t0 = time.time()
-    r = subprocess.run([RUN, cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       text=True, timeout=timeout)
-    return r.returncode, r.stdout, time.time() - t0
+t2env.skip_unless_available()
 
 
 @pytest.fixture(scope="module")
 def builddir():
-    rc, out, _ = run('echo "BUILDDIR=$BUILDDIR"')
-    m = re.search(r"^BUILDDIR=(\S+)$", out, re.M)
-    assert rc == 0 and m, out
-    bd = m.group(1)
-    with open(os.path.join(bd, "conf", "bblayers.conf")) as f:
-        layers = f.read()
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if repo not in layers:
-        pytest.skip("%s is not in %s/conf/bblayers.conf (bitbake-layers add-layer %s)"
-                    % (repo, bd, repo))
-    return bd
+    return t2env.layer_builddir()
 
 
 SSTATE = "kernel-repro-t2-sstate"
