@@ -6,7 +6,6 @@ Exit status: 0 same / ok, 1 different / mismatch, 2 error (one line on stderr).
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -19,6 +18,11 @@ PROG = "kernel-repro"
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, "%s: error: %s (see %s --help)\n" % (self.prog, message, self.prog))
+
+
+def _dumps(obj, **kw):
+    import json  # here: plain-text runs do not pay for it at start-up
+    return json.dumps(obj, **kw)
 
 
 def _limit(args):
@@ -41,14 +45,14 @@ def cmd_buildid(args, out):
             if args.verbose:
                 out.write("    %s\n" % " -> ".join(d["layers"]))
     if args.json:
-        out.write(json.dumps(results, indent=1) + "\n")
+        out.write(_dumps(results, indent=1) + "\n")
     return status
 
 
 def cmd_extract(args, out):
     kind, layers, size = image.extract(args.image, args.output, args.force, _limit(args))
     if args.json:
-        out.write(json.dumps({"image": args.image, "output": args.output, "kind": kind,
+        out.write(_dumps({"image": args.image, "output": args.output, "kind": kind,
                               "layers": [str(x) for x in layers], "bytes": size}) + "\n")
     else:
         out.write("%s: wrote %s (%s, %d bytes) via %s\n" % (
@@ -61,7 +65,7 @@ def cmd_check(args, out):
     from . import compare  # pyelftools: imported only where needed (fast buildid)
     r = compare.check(args.image, args.debug_vmlinux, _limit(args))
     if args.json:
-        out.write(json.dumps(r, indent=1) + "\n")
+        out.write(_dumps(r, indent=1) + "\n")
     else:
         out.write("image:         %s  %s\n" % (r["image"]["build_id"], args.image))
         out.write("debug vmlinux: %s  %s\n" % (r["debug"]["build_id"], args.debug_vmlinux))
@@ -81,7 +85,7 @@ def cmd_running(args, out):
                "MISMATCH: running kernel build-id %s != %s build-id %s: these symbols are "
                "from another build" % (running, args.debug_vmlinux, dbg["build_id"]))
     if args.json:
-        out.write(json.dumps({"running": running, "notes": notes, "debug": dbg,
+        out.write(_dumps({"running": running, "notes": notes, "debug": dbg,
                               "match": match, "verdict": verdict}, indent=1) + "\n")
     else:
         out.write("running kernel: %s  %s\n" % (running, notes))
@@ -99,7 +103,7 @@ def cmd_diff(args, out):
     from . import compare
     r = compare.diff(args.a, args.b, _limit(args))
     if args.json:
-        out.write(json.dumps(r, indent=1, default=str) + "\n")
+        out.write(_dumps(r, indent=1, default=str) + "\n")
     else:
         out.write(format_diff(r))
     return 0 if r["identical"] else 1

@@ -8,10 +8,8 @@
 Thin: the settings come from kernelrepro.reproenv, as for the bbclass.
 """
 
-import json
 import os
 import shutil
-import subprocess
 
 from . import reproenv
 from .errors import KernelReproError
@@ -23,6 +21,7 @@ def default_source_date_epoch(srctree, environ=None):
     if environ.get("SOURCE_DATE_EPOCH"):
         return int(environ["SOURCE_DATE_EPOCH"])
     if os.path.exists(os.path.join(srctree, ".git")):
+        import subprocess  # here: the CLI's start-up does not pay for it
         try:
             out = subprocess.run(["git", "-C", srctree, "log", "-1", "--format=%ct"],
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -83,6 +82,7 @@ def run(args, out):
     except ValueError as e:
         raise KernelReproError(str(e))
     if args.format == "json":
+        import json
         out.write(json.dumps({
             "variables": variables, "source_date_epoch": sde,
             "pahole": pahole, "pahole_version": ".".join(map(str, version)) if version else None,

@@ -206,18 +206,32 @@ def repro_env_for(srctree):
     return json.loads(out.stdout)["variables"]
 
 
-def build(arch="x86_64", mode="plain", variant="a", cache_dir=None, jobs=None,
-          progress=None, build_root=None, force=False):
-    """Build (or fetch from the cache) one fixture kernel; returns a Fixture."""
+def _cache_entry(arch, mode, variant, cache_dir):
+    """(name, key, source, cache directory) of one fixture kernel."""
     if arch not in CONFIG_FRAGMENTS:
         raise KernelReproError("unknown fixture arch %r (known: %s)" % (arch, ", ".join(CONFIG_FRAGMENTS)))
     if mode not in MODES or variant not in VARIANT_PATHS:
         raise KernelReproError("unknown fixture mode/variant %r/%r" % (mode, variant))
     source = find_linux_source()
-    cache_dir = cache_dir or default_cache_dir()
     name = "%s-%s-%s" % (arch, mode, variant)
     key = fixture_key(arch, mode, variant, source)
-    final = os.path.join(cache_dir, "fixtures", "%s-%s" % (name, key))
+    final = os.path.join(cache_dir or default_cache_dir(), "fixtures", "%s-%s" % (name, key))
+    return name, key, source, final
+
+
+def cached(arch="x86_64", mode="plain", variant="a", cache_dir=None):
+    """The fixture kernel if it is already in the cache, else None (never builds)."""
+    try:
+        final = _cache_entry(arch, mode, variant, cache_dir)[3]
+    except KernelReproError:
+        return None
+    return Fixture(final) if os.path.exists(os.path.join(final, "meta.json")) else None
+
+
+def build(arch="x86_64", mode="plain", variant="a", cache_dir=None, jobs=None,
+          progress=None, build_root=None, force=False):
+    """Build (or fetch from the cache) one fixture kernel; returns a Fixture."""
+    name, key, source, final = _cache_entry(arch, mode, variant, cache_dir)
     os.makedirs(os.path.dirname(final), exist_ok=True)
     lock_path = final + ".lock"
     with open(lock_path, "w") as lockf:

@@ -19,7 +19,6 @@ Supported layers (they nest; at most MAX_DEPTH deep):
 """
 
 import contextlib
-import hashlib
 import os
 import struct
 import tempfile
@@ -648,6 +647,7 @@ def payload_file(path, limit=decompress.DEFAULT_LIMIT):
 
 
 def sha256_file(path, chunk=decompress.CHUNK):
+    import hashlib  # here: buildid's start-up does not pay for it
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for b in iter(lambda: f.read(chunk), b""):

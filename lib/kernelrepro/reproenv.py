@@ -22,7 +22,6 @@ Sources of non-reproducibility handled here:
 import os
 import re
 import shlex
-import subprocess
 import time
 
 #: pahole modes: how BTF encoding is made deterministic for a pahole version.
@@ -168,11 +167,12 @@ def format_variables(variables, style="shell"):
     raise ValueError("unknown style %r (use shell or make)" % (style,))
 
 
-def pahole_version_of(pahole, run=subprocess.run):
+def pahole_version_of(pahole, run=None):
     """Run ``pahole --version`` -> (major, minor), or None when it cannot run."""
+    import subprocess  # here: the CLI's start-up does not pay for it
     try:
-        out = run([pahole, "--version"], stdout=subprocess.PIPE,
-                  stderr=subprocess.DEVNULL, text=True, timeout=30).stdout
+        out = (run or subprocess.run)([pahole, "--version"], stdout=subprocess.PIPE,
+                                      stderr=subprocess.DEVNULL, text=True, timeout=30).stdout
         return parse_pahole_version(out)
     except (OSError, ValueError, subprocess.SubprocessError):
         return None
