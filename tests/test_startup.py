@@ -1,0 +1,52 @@
+# Copyright (C) 2026 meta-kernel-repro contributors
+# SPDX-License-Identifier: MIT
+"""`kernel-repro buildid` pays only for what it uses at start-up.
+
+On a compressed image the interpreter's start is a large part of a buildid
+call (benchmarks/bench_toolkit.py), so the CLI defers every import a plain
+buildid does not need. This guards that: the modules a buildid run loads,
+beyond what the bare interpreter had, must not include pyelftools, the
+third-party decompressors, subprocess, json or hashlib.
+"""
+
+import ast
+import json
+import subprocess
+import sys
+
+from conftest import LIB, readelf_build_id
+
+NOT_FOR_BUILDID = ("elftools", "zstandard", "lz4", "lzo", "subprocess", "json", "hashlib",
+                   "kernelrepro.compare", "kernelrepro.fixture", "kernelrepro.demo")
+
+PROBE = """
+import io, sys
+before = set(sys.modules)
+sys.path.insert(0, %r)
+from kernelrepro import cli
+out = io.StringIO()
+rc = cli.main(sys.argv[1:], out=out)
+new = sorted(set(sys.modules) - before)
+sys.stdout.write(repr((rc, out.getvalue(), new)))
+"""
+
+
+def _loaded(*argv):
+    r = subprocess.run([sys.executable, "-c", PROBE % LIB] + list(argv),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=True)
+    return ast.literal_eval(r.stdout)
+
+
+def test_buildid_of_a_compressed_image_loads_nothing_heavy(plain_a):
+    rc, out, new = _loaded("buildid", plain_a.path("bzImage"))
+    assert rc == 0 and out.split()[0] == readelf_build_id(plain_a.path("vmlinux"))
+    assert "lzma" in new  # the xz payload really was decoded in this run
+    heavy = [m for m in new if m.split(".")[0] in NOT_FOR_BUILDID or m in NOT_FOR_BUILDID]
+    assert not heavy, heavy
+
+
+def test_json_output_loads_json_only_then(plain_a):
+    rc, out, new = _loaded("buildid", "--json", plain_a.path("bzImage"))
+    assert rc == 0 and json.loads(out)[0]["build_id"]
+    assert "json" in new
+    assert "elftools" not in new and "subprocess" not in new
