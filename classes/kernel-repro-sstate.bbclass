@@ -76,14 +76,12 @@ python __anonymous () {
     d.appendVarFlag("do_compile", "postfuncs", " kernel_repro_record_buildid")
     d.appendVar("PACKAGEFUNCS", " kernel_repro_pkgdata_fingerprint")
     d.appendVarFlag("do_deploy", "prefuncs", " kernel_repro_check_deploy")
-    if d.getVarFlag("do_deploy", "python"):
-        # before sstate_task_postfunc, whichever class order ran first
-        post = (d.getVarFlag("do_deploy", "postfuncs") or "").split()
-        at = post.index("sstate_task_postfunc") if "sstate_task_postfunc" in post else len(post)
-        post.insert(at, "kernel_repro_deploy_fingerprint_py")
-        d.setVarFlag("do_deploy", "postfuncs", " ".join(post))
-    else:
-        d.appendVar("do_deploy", "\n\tkernel_repro_deploy_fingerprint\n")
+    # A postfunc (python or shell do_deploy alike) that must run before
+    # sstate_task_postfunc captures DEPLOYDIR, whichever class order ran first.
+    post = (d.getVarFlag("do_deploy", "postfuncs") or "").split()
+    at = post.index("sstate_task_postfunc") if "sstate_task_postfunc" in post else len(post)
+    post.insert(at, "kernel_repro_deploy_fingerprint")
+    d.setVarFlag("do_deploy", "postfuncs", " ".join(post))
     if bb.utils.to_boolean(d.getVar("KERNEL_REPRO_SSTATE_REPLACE_STALE")):
         d.appendVar("SSTATECREATEFUNCS", " kernel_repro_sstate_replace_stale")
         # it only replaces cache objects, outputs do not depend on it: keep
@@ -140,35 +138,26 @@ python kernel_repro_pkgdata_fingerprint () {
                     source=rec.get("source", ""))
 }
 
-# Appended to a kernel's do_deploy (see __anonymous): the fingerprint next to the image.
-kernel_repro_deploy_fingerprint () {
-	[ -e ${KERNEL_REPRO_BUILDID_FILE} ] || return 0
-	kr_name="${KERNEL_IMAGETYPE}-${KERNEL_IMAGE_NAME}.buildid"
-	install -m 0644 ${KERNEL_REPRO_BUILDID_FILE} ${DEPLOYDIR}/$kr_name
-	if [ -n "${KERNEL_IMAGE_LINK_NAME}" ]; then
-		ln -sf $kr_name ${DEPLOYDIR}/${KERNEL_IMAGETYPE}-${KERNEL_IMAGE_LINK_NAME}.buildid
-	fi
-	ln -sf $kr_name ${DEPLOYDIR}/${KERNEL_IMAGETYPE}.buildid
-}
-
-# For a BSP that made do_deploy a python function (kernel.bbclass's is
-# shell): a postfunc placed before sstate_task_postfunc (see __anonymous).
-python kernel_repro_deploy_fingerprint_py () {
+# do_deploy postfunc (see __anonymous): the fingerprint next to the image,
+# ${KERNEL_IMAGETYPE}-${KERNEL_IMAGE_NAME}.buildid, with the links
+# ${KERNEL_IMAGETYPE}.buildid and ${KERNEL_IMAGETYPE}-${KERNEL_IMAGE_LINK_NAME}.buildid.
+python kernel_repro_deploy_fingerprint () {
     import os, shutil
     import kernelrepro.fingerprint as fp
     src = d.getVar("KERNEL_REPRO_BUILDID_FILE")
     if not os.path.exists(src):
         return
-    name, link = fp.deploy_names(d.getVar("KERNEL_IMAGETYPE"), d.getVar("KERNEL_IMAGE_NAME"))
+    itype, name = d.getVar("KERNEL_IMAGETYPE"), d.getVar("KERNEL_IMAGE_NAME")
+    main, plain_link = fp.deploy_names(itype, name)
+    machine_link = fp.deploy_names(itype, name, d.getVar("KERNEL_IMAGE_LINK_NAME"))[1]
     deploydir = d.getVar("DEPLOYDIR")
-    shutil.copyfile(src, os.path.join(deploydir, name))
-    for ln in (link, fp.deploy_names(d.getVar("KERNEL_IMAGETYPE"), d.getVar("KERNEL_IMAGE_NAME"),
-                                     d.getVar("KERNEL_IMAGE_LINK_NAME"))[1]):
-        if ln:
-            p = os.path.join(deploydir, ln)
-            if os.path.lexists(p):
-                os.unlink(p)
-            os.symlink(name, p)
+    shutil.copyfile(src, os.path.join(deploydir, main))
+    os.chmod(os.path.join(deploydir, main), 0o644)
+    for link in {plain_link, machine_link} - {None}:
+        path = os.path.join(deploydir, link)
+        if os.path.lexists(path):
+            os.unlink(path)
+        os.symlink(main, path)
 }
 
 def kernel_repro_compare(d, ids):

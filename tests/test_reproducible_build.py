@@ -5,26 +5,31 @@ different times with `kernel-repro env` is byte-identical -- vmlinux, bzImage,
 kheaders, modules -- with BTF on and Debian's pahole (the serial path). The
 same pair built without the settings differs, so the test can fail."""
 
-import hashlib
 import os
 
 import pytest
 
 from conftest import run_cli
-from kernelrepro import compare, reproenv
+from kernelrepro import compare, fixture, reproenv
 
 pytestmark = pytest.mark.kernel
 
-ARTIFACTS = ("vmlinux", "bzImage", "kheaders_data.tar.xz")
-
-
-def sha(p):
-    with open(p, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+ARTIFACTS = fixture.COMPARED_ARTIFACTS
 
 
 def modules(fx):
     return {os.path.basename(m): m for m in fx.modules}
+
+
+@pytest.fixture(scope="module")
+def repro_same(repro_a, repro_b):
+    """{artifact: byte-identical?} of the reproducible pair (the demo's comparison)."""
+    return fixture.compare_builds(repro_a, repro_b)
+
+
+@pytest.fixture(scope="module")
+def plain_same(plain_a, plain_b):
+    return fixture.compare_builds(plain_a, plain_b)
 
 
 def test_builds_really_differ_in_path_and_time(repro_a, repro_b):
@@ -43,25 +48,25 @@ def test_settings_came_from_kernel_repro_env(repro_a):
 
 
 @pytest.mark.parametrize("artifact", ARTIFACTS)
-def test_reproducible_pair_identical(repro_a, repro_b, artifact):
-    assert sha(repro_a.path(artifact)) == sha(repro_b.path(artifact)), artifact
+def test_reproducible_pair_identical(repro_same, artifact):
+    assert repro_same[artifact], artifact
 
 
 @pytest.mark.parametrize("artifact", ARTIFACTS)
-def test_plain_pair_differs(plain_a, plain_b, artifact):
-    assert sha(plain_a.path(artifact)) != sha(plain_b.path(artifact)), artifact
+def test_plain_pair_differs(plain_same, artifact):
+    assert not plain_same[artifact], artifact
 
 
-def test_reproducible_modules_identical(repro_a, repro_b):
+def test_reproducible_modules_identical(repro_a, repro_b, repro_same):
     ma, mb = modules(repro_a), modules(repro_b)
     assert len(ma) >= 2 and set(ma) == set(mb)
     for name in ma:
-        assert sha(ma[name]) == sha(mb[name]), name
+        assert repro_same["modules/" + name], name
 
 
-def test_plain_modules_differ(plain_a, plain_b):
-    ma, mb = modules(plain_a), modules(plain_b)
-    assert any(sha(ma[n]) != sha(mb[n]) for n in ma)
+def test_plain_modules_differ(plain_a, plain_same):
+    ma = modules(plain_a)
+    assert any(not plain_same["modules/" + n] for n in ma)
 
 
 def test_reproducible_pair_diff_says_identical(repro_a, repro_b):

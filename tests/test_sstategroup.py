@@ -7,6 +7,8 @@ BB_HASHCHECK_FUNCTION: the whole setscene set at start, single deferred tasks
 (sq_deferred), and subsets after hash-equivalence rehashes.
 """
 
+import os
+import re
 import types
 
 import pytest
@@ -316,3 +318,14 @@ def test_record_truncated_when_no_kernel_in_first_query(tmp_path):
     sg.checkhashes_with_groups(lambda sq_data, d, **kw: set(sq_data["hash"]), sq(known), FakeD(),
                                make_siggen(known, KERNELS), summary=True, record=path)
     assert not sg.was_dropped(path, LY + ":do_package")
+
+
+def test_class_default_group_is_the_library_default():
+    """KERNEL_REPRO_SSTATE_GROUP in the bbclass and DEFAULT_GROUP (where the
+    choice is explained) are one list."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "classes", "kernel-repro-sstate.bbclass")
+    with open(path) as f:
+        m = re.search(r'^KERNEL_REPRO_SSTATE_GROUP \?\?= "([^"]*)"', f.read(), re.M)
+    assert m, "KERNEL_REPRO_SSTATE_GROUP default missing from the bbclass"
+    assert tuple(m.group(1).split()) == sg.DEFAULT_GROUP

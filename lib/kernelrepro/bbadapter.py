@@ -44,7 +44,6 @@ scarthgap line numbers in brackets):
 import hashlib
 import os
 import shutil
-import subprocess
 
 from . import kconfigqa
 from . import reproenv
@@ -127,18 +126,6 @@ def setup_recipe(d):
     return True
 
 
-def _git_epoch(srcdir):
-    def run():
-        try:
-            return subprocess.run(
-                ["git", "--git-dir=%s" % os.path.join(srcdir, ".git"), "log", "-1", "--pretty=%ct"],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                timeout=60).stdout
-        except (OSError, subprocess.SubprocessError):
-            return None
-    return run
-
-
 def find_pahole(d):
     """The pahole this task's make will run -> (path or None, make variable or None).
 
@@ -168,7 +155,7 @@ def task_variables(d, pahole=None, pahole_version=None):
     debug_ts = (d.getVar("KERNEL_DEBUG_TIMESTAMPS") or "0") == "1"
     srcdir = d.getVar("S") or ""
     sde = reproenv.resolve_source_date_epoch(
-        d.getVar("SOURCE_DATE_EPOCH"), _git_epoch(srcdir),
+        d.getVar("SOURCE_DATE_EPOCH"), lambda: reproenv.git_commit_epoch(srcdir),
         d.getVar("REPRODUCIBLE_TIMESTAMP_ROOTFS") or d.getVar("SOURCE_DATE_EPOCH_FALLBACK"))
     paths = reproenv.unmapped_paths(
         d.getVar("KERNEL_CC"),

@@ -70,19 +70,6 @@ class Stages:
         self.out.flush()
 
 
-def compare_builds(fa, fb):
-    """Byte comparison of everything two fixture builds produced -> {artifact: same?}."""
-    out = {}
-    for art in ("vmlinux", "bzImage", "kheaders_data.tar.xz"):
-        out[art] = image.sha256_file(fa.path(art)) == image.sha256_file(fb.path(art))
-    mods_a = {os.path.basename(m): m for m in fa.modules}
-    mods_b = {os.path.basename(m): m for m in fb.modules}
-    for name in sorted(set(mods_a) | set(mods_b)):
-        out["modules/" + name] = (name in mods_a and name in mods_b
-                                  and image.sha256_file(mods_a[name]) == image.sha256_file(mods_b[name]))
-    return out
-
-
 def run(out=sys.stdout, report_path=None, jobs=None, boot_timeout=400):
     miss = missing_prerequisites()
     if miss:
@@ -104,7 +91,7 @@ def run(out=sys.stdout, report_path=None, jobs=None, boot_timeout=400):
 
     st.start("compare the plain builds")
     plain = compare.diff(builds["plaina"].path("vmlinux"), builds["plainb"].path("vmlinux"))
-    plain_cmp = compare_builds(builds["plaina"], builds["plainb"])
+    plain_cmp = fixture.compare_builds(builds["plaina"], builds["plainb"])
     ok = not plain["identical"]
     checks.append(("plain builds differ", "different", "different" if ok else "identical", ok))
     st.done("DIFFERENT (expected)" if ok else "IDENTICAL (unexpected!)")
@@ -112,7 +99,7 @@ def run(out=sys.stdout, report_path=None, jobs=None, boot_timeout=400):
         out.write("        - %s\n" % line)
 
     st.start("compare the reproducible builds")
-    repro_cmp = compare_builds(builds["reproa"], builds["reprob"])
+    repro_cmp = fixture.compare_builds(builds["reproa"], builds["reprob"])
     same = all(repro_cmp.values())
     checks.append(("reproducible builds identical", "identical",
                    "identical" if same else "differ: " + ", ".join(k for k, v in repro_cmp.items() if not v),

@@ -20,26 +20,14 @@ def default_source_date_epoch(srctree, environ=None):
     environ = os.environ if environ is None else environ
     if environ.get("SOURCE_DATE_EPOCH"):
         return int(environ["SOURCE_DATE_EPOCH"])
-    if os.path.exists(os.path.join(srctree, ".git")):
-        import subprocess  # here: the CLI's start-up does not pay for it
-        try:
-            out = subprocess.run(["git", "-C", srctree, "log", "-1", "--format=%ct"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                 text=True, timeout=60).stdout.strip()
-            if out:
-                return int(out)
-        except (OSError, ValueError, subprocess.SubprocessError):
-            pass
+    commit = reproenv.git_commit_epoch(srctree)
+    if commit and commit.isdigit():
+        return int(commit)
     mk = os.path.join(srctree, "Makefile")
     if os.path.isfile(mk):
         return int(os.stat(mk).st_mtime)
     raise KernelReproError("cannot pick SOURCE_DATE_EPOCH: %s has no Makefile; "
                            "pass --source-date-epoch or set SOURCE_DATE_EPOCH" % srctree)
-
-
-def pahole_version_of(pahole):
-    """Run ``pahole --version`` -> (major, minor), or None when it cannot run."""
-    return reproenv.pahole_version_of(pahole)
 
 
 def add_parser(sub):
@@ -73,7 +61,7 @@ def run(args, out):
         pahole = os.path.abspath(pahole)
     elif pahole:
         pahole = shutil.which(pahole)
-    version = pahole_version_of(pahole) if pahole else None
+    version = reproenv.pahole_version_of(pahole) if pahole else None
     try:
         variables = reproenv.make_variables(
             sde, paths=paths, user=args.user, host=args.host,

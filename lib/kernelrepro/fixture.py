@@ -172,6 +172,28 @@ class Fixture:
         return "Fixture(%s at %s)" % (self.name, self.dir)
 
 
+#: The x86_64 fixture artifacts compared byte for byte (modules come on top).
+COMPARED_ARTIFACTS = ("vmlinux", "bzImage", "kheaders_data.tar.xz")
+
+
+def compare_builds(fa, fb):
+    """Byte comparison of everything two x86_64 fixture builds produced.
+
+    -> {artifact: same?}, with ``modules/<name>.ko`` entries (a module only
+    one build has counts as different).
+    """
+    from .image import sha256_file
+    out = {}
+    for art in COMPARED_ARTIFACTS:
+        out[art] = sha256_file(fa.path(art)) == sha256_file(fb.path(art))
+    mods_a = {os.path.basename(m): m for m in fa.modules}
+    mods_b = {os.path.basename(m): m for m in fb.modules}
+    for name in sorted(set(mods_a) | set(mods_b)):
+        out["modules/" + name] = (name in mods_a and name in mods_b
+                                  and sha256_file(mods_a[name]) == sha256_file(mods_b[name]))
+    return out
+
+
 def _say(progress, msg):
     if progress:
         progress(msg)

@@ -497,13 +497,14 @@ def scan_build_id(blob, chunk=decompress.CHUNK):
         return None
     pos = 0
     while True:
-        data = blob.read_at(max(0, pos - keep), chunk + keep)
+        back = min(pos, keep)   # bytes before ``pos`` re-read for the lookbehind
+        data = blob.read_at(pos - back, back + chunk)
         if len(data) < 16:
             return None
-        found = _find_note_in(data, max(12, min(pos, keep) - 128))
+        found = _find_note_in(data, max(12, back - 128))
         if found:
             return found[1]
-        if len(data) < chunk + keep - (keep - min(pos, keep)):
+        if len(data) < back + chunk:
             return None
         pos += chunk
 

@@ -178,6 +178,26 @@ def pahole_version_of(pahole, run=None):
         return None
 
 
+def git_commit_epoch(srctree):
+    """The commit time of the last commit in ``srctree``'s own git repository,
+    as the string git prints, or None (no ``.git`` there, git missing or failing).
+
+    Only ``srctree/.git`` counts: a tree unpacked inside another repository
+    must not take that repository's date.
+    """
+    gitdir = os.path.join(srctree, ".git")
+    if not os.path.exists(gitdir):
+        return None
+    import subprocess  # here: the CLI's start-up does not pay for it
+    try:
+        out = subprocess.run(["git", "--git-dir=%s" % gitdir, "log", "-1", "--format=%ct"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                             timeout=60).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out or None
+
+
 def resolve_source_date_epoch(value, git_epoch=None, fallback=None):
     """The SOURCE_DATE_EPOCH a kernel build uses, as OE-Core's kernel.bbclass picks it.
 

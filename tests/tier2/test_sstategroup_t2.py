@@ -241,7 +241,6 @@ def test_enabling_changes_only_kernel_signatures(builddir, confs, report):
     common = set(sigs["without"]) & set(sigs["with"])
     changed = sorted(k for k in common if sigs["without"][k] != sigs["with"][k])
     added = sorted(set(sigs["with"]) - set(sigs["without"]))
-    recipes = sorted({os.path.basename(k[0]) for k in changed + added})
     report.append("-S none core-image-minimal: without %.0fs (%d sigs), with %.0fs (%d sigs);"
                   " changed: %s; new: %s"
                   % (secs["without"], len(sigs["without"]), secs["with"], len(sigs["with"]),
