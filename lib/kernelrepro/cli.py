@@ -69,11 +69,29 @@ def cmd_check(args, out):
     else:
         out.write("image:         %s  %s\n" % (r["image"]["build_id"], args.image))
         out.write("debug vmlinux: %s  %s\n" % (r["debug"]["build_id"], args.debug_vmlinux))
-        if r["sections"]:
+        sec = r["sections"]
+        if sec:
             out.write("sections:      %d allocated sections compared, %d differ\n" % (
-                r["sections"]["compared"], len(r["sections"]["differ"])))
+                sec["compared"], len(sec["differ"])))
+            if sec["skipped"]:
+                out.write("skipped:       %s\n" % _skipped_line(sec))
         out.write(r["verdict"] + "\n")
     return 0 if r["match"] else 1
+
+
+def _names(names, n=5):
+    more = len(names) - n
+    return ", ".join(names[:n]) + (", ... (%d more)" % more if more > 0 else "")
+
+
+def _skipped_line(sec):
+    """'22 sections (no bytes in the debug file: .text, .rodata, ...)' on one line."""
+    in_image = sec.get("skipped_no_bytes_in_image", [])
+    in_debug = [n for n in sec["skipped"] if n not in in_image]
+    parts = ["%s: %s" % (where, _names(names)) for where, names in
+             (("no bytes in the debug file", in_debug), ("no bytes in the image", in_image)) if names]
+    n = len(sec["skipped"])
+    return "%d section%s (%s)" % (n, "" if n == 1 else "s", "; ".join(parts))
 
 
 def cmd_running(args, out):

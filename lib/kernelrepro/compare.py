@@ -41,6 +41,12 @@ def check(image_path, debug_path, limit=decompress.DEFAULT_LIMIT):
 
     Returns a dict; ``match`` is True when the build-ids are equal and, where
     both are ELF, every allocated section they share has the same bytes.
+
+    A section that carries bytes on one side only (SHT_NOBITS on the other,
+    as in a debug file made with ``objcopy --only-keep-debug``, which is
+    what OE-Core packages in kernel-dbg) cannot be compared: it is skipped
+    and named in ``sections["skipped"]``, not counted as different.
+    Sections that are SHT_NOBITS on both sides (.bss) are compared by size.
     """
     img = image.describe(image_path, limit)
     dbg = image.describe(debug_path, limit)
@@ -90,18 +96,52 @@ def _section_digests(elf, alloc_only=False):
     return out
 
 
-def _compare_alloc_sections(a, b):
-    fa, ea = _open_elf(a)
-    fb, eb = _open_elf(b)
+def _alloc_sections(elf):
+    out = collections.OrderedDict()
+    for s in elf.iter_sections():
+        if s.name and s["sh_flags"] & SH_FLAGS.SHF_ALLOC:
+            out[s.name] = s
+    return out
+
+
+def _section_key(s):
+    nobits = s["sh_type"] == "SHT_NOBITS"
+    return (s["sh_size"], "nobits" if nobits else hashlib.sha256(s.data()).hexdigest())
+
+
+def _compare_alloc_sections(image_elf, debug_elf):
+    """Compare the allocated sections two ELF files share.
+
+    Only sections with bytes on both sides (or SHT_NOBITS on both, compared
+    by size) are compared and hashed; one with bytes on one side only is
+    skipped: ``skipped`` names them all, ``skipped_no_bytes_in_image`` the
+    (unusual) ones that are SHT_NOBITS in the image rather than the debug file.
+    """
+    fa, ea = _open_elf(image_elf)
+    fb, eb = _open_elf(debug_elf)
     try:
-        sa, sb = _section_digests(ea, True), _section_digests(eb, True)
+        sa, sb = _alloc_sections(ea), _alloc_sections(eb)
+        compared, differ, skipped, skipped_image = 0, [], [], []
+        for name, a in sa.items():
+            b = sb.get(name)
+            if b is None:
+                continue
+            a_nobits, b_nobits = a["sh_type"] == "SHT_NOBITS", b["sh_type"] == "SHT_NOBITS"
+            if a_nobits != b_nobits:
+                skipped.append(name)
+                if a_nobits:
+                    skipped_image.append(name)
+                continue
+            compared += 1
+            if _section_key(a) != _section_key(b):
+                differ.append(name)
     except (ELFError, struct.error, ValueError) as e:
         raise FormatError("corrupt ELF: %s" % e)
     finally:
         fa.close()
         fb.close()
-    common = [n for n in sa if n in sb]
-    return {"compared": len(common), "differ": [n for n in common if sa[n] != sb[n]]}
+    return {"compared": compared, "differ": differ, "skipped": skipped,
+            "skipped_no_bytes_in_image": skipped_image}
 
 
 # --------------------------------------------------------------------------
