@@ -20,6 +20,7 @@ Supported layers (they nest; at most MAX_DEPTH deep):
 
 import contextlib
 import os
+import stat
 import struct
 import tempfile
 
@@ -432,27 +433,86 @@ class _BytesBlob(_WindowBlob):
 
 
 EMBEDDED_ELF_LOOKBEHIND = 1 << 17
+# An embedded ELF object worth skipping is a vDSO: a handful of program
+# headers and a few dozen sections. Larger tables are not looked at, which
+# bounds the work per header.
+_EMBEDDED_MAX_PHNUM = 32
+_EMBEDDED_MAX_SHNUM = 128
+_ELF_START = None
 
 
-def _inside_embedded_elf(data, note_at):
+def _elf_starts(data):
+    """Offsets of plausible ELF headers (magic, valid class and byte order) in ``data``."""
+    global _ELF_START
+    if _ELF_START is None:
+        import re
+        _ELF_START = re.compile(b"\x7fELF[\x01\x02][\x01\x02]")
+    return [m.start() for m in _ELF_START.finditer(data)]
+
+
+def _embedded_note_regions(data, e):
+    """[(start, end)] of the note regions of the ELF object whose header is at ``e``.
+
+    Only tables lying wholly inside ``data`` and no larger than a vDSO's are
+    read, so one call costs O(_EMBEDDED_MAX_PHNUM + _EMBEDDED_MAX_SHNUM).
+    """
+    try:
+        h = elf_header(bytes(data[e:e + 64]))
+    except (FormatError, struct.error):
+        return []
+    en, is64 = h["endian"], h["class"] == 2
+    out = []
+    for num, entsize, off, cap, fmt, want, (ti, oi, si) in (
+            (h["phnum"], h["phentsize"], h["phoff"], _EMBEDDED_MAX_PHNUM,
+             "IIQQQQQQ" if is64 else "IIIIIIII", PT_NOTE, (0, 2, 5) if is64 else (0, 1, 4)),
+            (h["shnum"], h["shentsize"], h["shoff"], _EMBEDDED_MAX_SHNUM,
+             "IIQQQQIIQ" if is64 else "IIIIIIIII", SHT_NOTE, (1, 4, 5))):
+        size = struct.calcsize(en + fmt)
+        if not num or num > cap or entsize != size or e + off + num * size > len(data):
+            continue
+        table = data[e + off:e + off + num * size]
+        for ent in struct.iter_unpack(en + fmt, table):
+            if ent[ti] == want and ent[si]:
+                out.append((e + ent[oi], e + ent[oi] + ent[si]))
+    return out
+
+
+class _EmbeddedIndex:
+    """Answers "is the note at n inside an ELF object embedded before it?" for one window.
+
+    The ELF header positions are found once (one regex pass); a note is
+    tested against the nearest plausible header before it, within the
+    look-behind, whose note regions are parsed once and cached. Work is
+    linear in the window, however many headers and notes it holds.
+    """
+
+    def __init__(self, data):
+        self.data = data
+        self.starts = _elf_starts(data)
+        self.regions = {}
+
+    def covers(self, n):
+        import bisect
+        i = bisect.bisect_left(self.starts, n) - 1
+        if i < 0:
+            return False
+        e = self.starts[i]
+        if e < n - EMBEDDED_ELF_LOOKBEHIND:
+            return False
+        regions = self.regions.get(e)
+        if regions is None:
+            regions = self.regions[e] = _embedded_note_regions(self.data, e)
+        return any(lo <= n < hi for lo, hi in regions)
+
+
+def _inside_embedded_elf(data, note_at, index=None):
     """Is the note at ``note_at`` part of an ELF object embedded in the image?
 
     Kernels carry whole ELF files in their data -- the vDSO (and compat vDSO)
-    with a build-id of its own. Its note lies inside that ELF's PT_NOTE.
+    with a build-id of its own. Its note lies inside that ELF's PT_NOTE (or
+    SHT_NOTE section), and that ELF's header is the nearest one before it.
     """
-    lo = max(0, note_at - EMBEDDED_ELF_LOOKBEHIND)
-    e = data.rfind(b"\x7fELF", lo, note_at)
-    while e != -1:
-        try:
-            blob = _BytesBlob(data, e)
-            h = elf_header(blob.read_at(0, 64))
-            for off, size, _align in _note_regions(blob, h):
-                if e + off <= note_at < e + off + size:
-                    return True
-        except (FormatError, struct.error):
-            pass
-        e = data.rfind(b"\x7fELF", lo, e)
-    return False
+    return (index or _EmbeddedIndex(data)).covers(note_at)
 
 
 def _find_note_in(data, start=12):
@@ -462,13 +522,17 @@ def _find_note_in(data, start=12):
     itself is slow on zero-filled images), checks the note header before it
     in either byte order, and skips notes of embedded ELF objects (vDSO).
     """
+    index = None
     k = data.find(b"GNU", max(start, 12))
     while k != -1:
         for e in ("<", ">") if data[k + 3:k + 4] == b"\0" else ():
             namesz, descsz, ntype = struct.unpack_from(e + "III", data, k - 12)
             if namesz == 4 and ntype == NT_GNU_BUILD_ID and descsz in (8, 16, 20, 32, 64) \
-                    and k + 4 + descsz <= len(data) and not _inside_embedded_elf(data, k - 12):
-                return k, data[k + 4:k + 4 + descsz].hex()
+                    and k + 4 + descsz <= len(data):
+                if index is None:
+                    index = _EmbeddedIndex(data)
+                if not index.covers(k - 12):
+                    return k, data[k + 4:k + 4 + descsz].hex()
         k = data.find(b"GNU", k + 1)
     return None
 
@@ -520,17 +584,59 @@ def open_image(path, limit=decompress.DEFAULT_LIMIT):
         yield resolve(FileBlob(f), limit, name=path)
 
 
+_NOT_REGULAR = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO (named pipe)"),
+                (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                (stat.S_ISSOCK, "socket"))
+
+
+def _kind_of(mode):
+    for test, name in _NOT_REGULAR:
+        if test(mode):
+            return name
+    return "special file"
+
+
+def _not_regular(path, mode):
+    kind = _kind_of(mode)
+    if kind == "directory":
+        return KernelReproError("%s: is a directory, not a kernel image" % path)
+    return KernelReproError("%s: is a %s, not a regular file; kernel-repro reads only regular "
+                            "files (copy the data to a file first)" % (path, kind))
+
+
 def _open_input(path):
-    if os.path.isdir(path):
-        raise KernelReproError("%s: is a directory, not a kernel image" % path)
+    """Open a regular file for reading, never blocking on what is not one.
+
+    A FIFO, socket or device would make open() or read() wait forever (or
+    read without end): the file is opened with O_NONBLOCK, which returns at
+    once even for a FIFO without a writer, and anything but a regular file
+    is refused after fstat(). Regular files then read as usual.
+    """
+    if not path:
+        raise KernelReproError("empty file name")
     try:
-        return open(path, "rb")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except FileNotFoundError:
         raise KernelReproError("%s: no such file" % path)
     except PermissionError:
         raise KernelReproError("%s: permission denied" % path)
     except OSError as e:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            mode = 0
+        if mode and not stat.S_ISREG(mode):
+            raise _not_regular(path, mode)   # a socket: ENXIO
         raise KernelReproError("%s: cannot open: %s" % (path, e.strerror or e))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_regular(path, mode)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def build_id_of(kind, blob, name="input"):

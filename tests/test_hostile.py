@@ -1,0 +1,187 @@
+# Copyright (C) 2026 meta-kernel-repro contributors
+# SPDX-License-Identifier: MIT
+"""Hostile input (issue 11): hangs, memory, silent truncation, clobbering,
+signals, messages.
+
+Every case runs the real command line in a bounded subprocess: a timeout
+(a hang fails the test instead of hanging the suite) and, where memory is
+the point, an address-space limit. Time and memory are asserted only
+through those bounds, never by timing the test itself. The inputs are small
+files crafted here or made with the real compressors.
+"""
+
+import os
+import resource
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import CLI
+
+# An arm64 Image header (magic "ARM\x64" at 0x38): the tool reads on,
+# scanning for the build-id note.
+ARM64_HEAD = b"\0" * 0x38 + b"ARM\x64" + b"\0" * 8
+BID = bytes(range(1, 21))
+
+
+def note(bid=BID, endian="<"):
+    return struct.pack(endian + "III", 4, len(bid), 3) + b"GNU\0" + bid
+
+
+def elf64(phoff=0, phnum=0, phentsize=56, shoff=0, shnum=0, shentsize=64):
+    h = b"\x7fELF" + bytes([2, 1, 1]) + b"\0" * 9
+    h += struct.pack("<HHIQQQIHHHHHH", 2, 183, 1, 0, phoff, shoff, 0, 64,
+                     phentsize, phnum, shentsize, shnum, 0)
+    return h
+
+
+def phdr64(ptype, off, filesz):
+    return struct.pack("<IIQQQQQQ", ptype, 0, off, 0, 0, filesz, filesz, 4)
+
+
+def raw_image(size=1 << 16, bid=BID):
+    """A small arm64-Image-like blob with its own build-id note near the end."""
+    body = bytearray(os.urandom(size))
+    return ARM64_HEAD + bytes(body) + note(bid) + b"\0" * 64
+
+
+class Bounded:
+    """Result of run_bounded: returncode, stdout, stderr, peak RSS (KiB), seconds."""
+
+    def __init__(self, returncode, stdout, stderr, maxrss_kib, seconds):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+        self.maxrss_kib, self.seconds = maxrss_kib, seconds
+
+    def __repr__(self):
+        return "<rc=%s %.1fs %d KiB stdout=%r stderr=%r>" % (
+            self.returncode, self.seconds, self.maxrss_kib, self.stdout[-300:], self.stderr[-500:])
+
+
+def run_bounded(*args, timeout=30, mem_mib=None, env=None, cwd=None, cmd=None, stdin=None,
+                on_start=None, preexec=None):
+    """Run the CLI (or ``cmd``) with a wall-clock timeout and optional RLIMIT_AS.
+
+    A run that passes ``timeout`` is killed and the test fails, saying so.
+    The child's own peak RSS comes from wait4(), not from RUSAGE_CHILDREN
+    (which would mix in every earlier child of the test process).
+    """
+    argv = (cmd or CLI) + [a if isinstance(a, bytes) else str(a) for a in args]
+
+    def limits():
+        if mem_mib:
+            resource.setrlimit(resource.RLIMIT_AS, (mem_mib << 20, mem_mib << 20))
+        if preexec:
+            preexec()
+    outf = __import__("tempfile").TemporaryFile()
+    errf = __import__("tempfile").TemporaryFile()
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdout=outf, stderr=errf, env=env, cwd=cwd,
+                         stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                         preexec_fn=limits)
+    if on_start:
+        on_start(p)
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() - t0 > timeout:
+            p.kill()
+            os.wait4(p.pid, 0)
+            outf.seek(0)
+            errf.seek(0)
+            pytest.fail("hung: %s still running after %ds (stderr %r)"
+                        % (" ".join(map(str, args)), timeout, errf.read()[-300:]))
+        time.sleep(0.02)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.monotonic() - t0
+    outf.seek(0)
+    errf.seek(0)
+    out = outf.read().decode("utf-8", "replace")
+    err = errf.read().decode("utf-8", "replace")
+    return Bounded(p.returncode, out, err, ru.ru_maxrss, seconds)
+
+
+def assert_error(r, *needles):
+    assert r.returncode == 2, r
+    assert "Traceback" not in r.stderr, r
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kernel-repro: error: "), r
+    for n in needles:
+        assert n.lower() in r.stderr.lower(), (n, r)
+
+
+def no_leftovers(d):
+    return [x for x in os.listdir(d) if x.startswith((".kernel-repro-", "kernel-repro-payload-"))]
+
+
+# ===================================================================== 1. hangs
+
+def _special_files(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    sock = tmp_path / "sock"
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(sock))
+    return {"FIFO": (fifo, s), "socket": (sock, s), "character device": ("/dev/zero", s),
+            "directory": (tmp_path, s)}
+
+
+@pytest.mark.parametrize("kind", ["FIFO", "socket", "character device", "directory"])
+@pytest.mark.parametrize("cmd", ["buildid", "check", "diff", "extract", "running"])
+def test_non_regular_input_is_refused_not_waited_on(tmp_path, cmd, kind):
+    path, s = _special_files(tmp_path)[kind]
+    try:
+        good = tmp_path / "good.img"
+        good.write_bytes(raw_image())
+        argv = {"buildid": ["buildid", path],
+                "check": ["check", path, good],
+                "diff": ["diff", good, path],
+                "extract": ["extract", path, "-o", tmp_path / "out"],
+                "running": ["running", "--notes", path, good]}[cmd]
+        r = run_bounded(*argv, timeout=20)
+        assert_error(r, str(path), "not a regular file" if kind != "directory" else "directory")
+        assert kind == "directory" or kind.split()[0].lower() in r.stderr.lower()
+        assert not (tmp_path / "out").exists()
+    finally:
+        s.close()
+
+
+def test_many_embedded_elf_headers_scan_in_linear_time(tmp_path):
+    """A 1 KB gzip of a raw image with a thousand ELF headers and notes.
+
+    Before: every candidate note re-parsed every ELF header in the 128 KiB
+    look-behind, each claiming a 0xffff-entry program header table: over a
+    minute (killed at 60 s). Now each header is indexed once per window.
+    """
+    import gzip
+    data = bytearray(ARM64_HEAD)
+    data += elf64(phoff=64, phnum=1) + phdr64(4, 0, 0x7fffffff)    # "covers" all after it
+    for _ in range(1000):
+        data += elf64(phoff=64, phnum=0xffff)                        # fat, non-covering
+    for _ in range(2000):
+        data += note(b"\xaa" * 20)
+    data += note() + b"\0" * 64
+    p = tmp_path / "Image.gz"
+    p.write_bytes(gzip.compress(bytes(data), 9))
+    assert p.stat().st_size < 2048
+    r = run_bounded("buildid", p, timeout=20)
+    assert r.returncode in (0, 2) and "Traceback" not in r.stderr, r
+
+
+def test_notes_inside_embedded_elfs_are_skipped_cheaply(tmp_path):
+    """Every note sits in the PT_NOTE of an ELF just before it (a thousand
+    vDSO look-alikes): all are skipped, the image's own note is found."""
+    import gzip
+    data = bytearray(ARM64_HEAD)
+    for _ in range(3000):
+        data += elf64(phoff=64, phnum=1) + phdr64(4, 120, 36) + note(b"\xcc" * 20)
+    data += b"\0" * 200 + note() + b"\0" * 64
+    p = tmp_path / "Image.gz"
+    p.write_bytes(gzip.compress(bytes(data), 9))
+    r = run_bounded("buildid", p, timeout=20)
+    assert r.returncode == 0 and r.stdout.split()[0] == BID.hex(), r
