@@ -303,7 +303,7 @@ def _build(arch, mode, variant, name, key, source, final, jobs, progress, build_
         _run(["scripts/kconfig/merge_config.sh", "-m", ".config", "fixture.config"],
              log, tree, dict(env, ARCH=ARCH_MAKE[arch]["args"][0].split("=")[1]), "merge_config")
         _run(make + make_vars + ["olddefconfig"], log, tree, env, "olddefconfig")
-        _check_config(tree, CONFIG_FRAGMENTS[arch])
+        check_config(tree, CONFIG_FRAGMENTS[arch])
 
         _say(progress, "%s: compiling %s with -j%d (a few minutes)" % (
             name, " ".join(ARCH_MAKE[arch]["targets"]), jobs))
@@ -340,7 +340,7 @@ def _build(arch, mode, variant, name, key, source, final, jobs, progress, build_
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _check_config(tree, fragment):
+def check_config(tree, fragment):
     """Fail loudly when Kconfig dropped a requested option (the fixture lies otherwise)."""
     with open(os.path.join(tree, ".config")) as f:
         have = set(line.strip() for line in f)

@@ -39,8 +39,14 @@ def skip_unless_available():
                     allow_module_level=True)
 
 
-def run(cmd, timeout=3600):
-    """Run ``cmd`` in the build environment as the build user -> (rc, output, seconds)."""
+def run(cmd, timeout=3600, builddir=None):
+    """Run ``cmd`` in the build environment as the build user -> (rc, output, seconds).
+
+    ``builddir``: another build directory of the same environment (its own
+    conf/), entered with oe-init-build-env inside the wrapper.
+    """
+    if builddir:
+        cmd = "cd %s/src && . ./oe-init-build-env %s >/dev/null && %s" % (ENV, builddir, cmd)
     t0 = time.time()
     r = subprocess.run([RUN, cmd], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        text=True, timeout=timeout)

@@ -1,0 +1,161 @@
+# Copyright (C) 2026 meta-kernel-repro contributors
+# SPDX-License-Identifier: MIT
+"""Where a Yocto build keeps each copy of a kernel, read back as build-ids.
+
+One implementation for the tier-3 tests, the oe-selftest cases and users
+who want to audit a build directory or an sstate cache:
+
+* ``package_files(rpm, dest)``: unpack an rpm from the package feed
+  (Debian's or OE's ``rpm2cpio`` + ``cpio``; the rpm is only read);
+* ``sstate_members(obj, dest, want)``: extract the members of an sstate
+  object (``.tar.zst``, ``.tgz``) whose names ``want`` accepts;
+* ``kernel_ids_in_files(paths)``: the GNU build-id of every kernel there is
+  in a set of files (vmlinux, bzImage, fingerprint records, rpms inside);
+* ``sstate_kernel_ids(obj, workdir)``: the same for one sstate object.
+
+Inputs are the build's own outputs; everything is only read, nothing is
+executed. Sizes are bounded by the archive members' declared sizes.
+"""
+
+import fnmatch
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+
+from .errors import KernelReproError
+
+#: Files of a kernel recipe that hold a kernel, by basename.
+KERNEL_FILE_PATTERNS = ("vmlinux-*", "vmlinux", "bzImage*", "Image*", "zImage*",
+                        "vmlinuz*", "fitImage*", "*.buildid")
+#: rpm files of a kernel recipe that carry a kernel, by basename.
+KERNEL_RPM_PATTERNS = ("kernel-vmlinux-*.rpm", "kernel-dbg-*.rpm", "kernel-image-*.rpm")
+
+_SSTATE_RE = re.compile(r"^sstate:(?P<pn>[^:]+):.*_(?P<task>[a-z0-9_]+)\.(?P<ext>tar\.zst|tgz|tar\.gz)$")
+
+
+def sstate_task(path):
+    """'sstate:pn:...:<hash>_deploy.tar.zst' -> ('pn', 'deploy'), else None."""
+    m = _SSTATE_RE.match(os.path.basename(path))
+    return (m.group("pn"), m.group("task")) if m else None
+
+
+def sstate_objects(sstate_dir, pn):
+    """{task: [object paths]} of recipe ``pn`` in an sstate cache (siginfo excluded)."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(sstate_dir):
+        for fn in files:
+            got = sstate_task(fn)
+            if got and got[0] == pn:
+                out.setdefault(got[1], []).append(os.path.join(dirpath, fn))
+    for paths in out.values():
+        paths.sort()
+    return out
+
+
+def _open_tar(obj):
+    if obj.endswith(".tar.zst"):
+        try:
+            import zstandard
+        except ImportError as e:
+            raise KernelReproError("reading %s needs the zstandard module "
+                                   "(apt-get install python3-zstandard)" % obj) from e
+        raw = open(obj, "rb")
+        stream = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
+        return tarfile.open(fileobj=stream, mode="r|")
+    return tarfile.open(obj, mode="r|*")
+
+
+def sstate_members(obj, dest, want):
+    """Extract the regular-file members of sstate object ``obj`` for which
+    ``want(member_name)`` is true into ``dest`` (flat, by basename, prefixed
+    with a counter on collisions) -> {member name: extracted path}."""
+    os.makedirs(dest, exist_ok=True)
+    out = {}
+    try:
+        with _open_tar(obj) as tf:
+            for m in tf:
+                if not m.isfile() or not want(m.name):
+                    continue
+                base = os.path.basename(m.name)
+                target = os.path.join(dest, base)
+                n = 1
+                while os.path.exists(target):
+                    target = os.path.join(dest, "%d-%s" % (n, base))
+                    n += 1
+                src = tf.extractfile(m)
+                with open(target, "wb") as f:
+                    shutil.copyfileobj(src, f, 1 << 20)
+                out[m.name] = target
+    except (tarfile.TarError, OSError) as e:
+        raise KernelReproError("cannot read sstate object %s: %s" % (obj, e)) from e
+    return out
+
+
+def package_files(rpm, dest):
+    """Unpack ``rpm`` into ``dest`` with rpm2cpio | cpio -> list of regular files."""
+    if not shutil.which("rpm2cpio") or not shutil.which("cpio"):
+        raise KernelReproError("reading %s needs rpm2cpio and cpio (apt-get install rpm2cpio cpio)" % rpm)
+    os.makedirs(dest, exist_ok=True)
+    r = subprocess.run("rpm2cpio %s | cpio -idm --quiet --no-absolute-filenames" % _q(rpm),
+                       shell=True, cwd=dest, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        raise KernelReproError("cannot unpack %s: %s" % (rpm, r.stderr.strip()))
+    files = []
+    for dirpath, _dirs, names in os.walk(dest):
+        for fn in names:
+            p = os.path.join(dirpath, fn)
+            if os.path.isfile(p) and not os.path.islink(p):
+                files.append(p)
+    return sorted(files)
+
+
+def _q(s):
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+def is_kernel_file(name):
+    base = os.path.basename(name)
+    return any(fnmatch.fnmatch(base, p) for p in KERNEL_FILE_PATTERNS) \
+        or any(fnmatch.fnmatch(base, p) for p in KERNEL_RPM_PATTERNS)
+
+
+def kernel_ids_in_files(paths, workdir):
+    """{label: build-id} for the kernels in ``paths``: images and vmlinux
+    files by their GNU build-id, ``*.buildid`` fingerprint records by their
+    content, kernel rpms by the kernel files inside (label ``rpm!member``).
+    Files that hold no kernel build-id (e.g. kernel-image's System.map)
+    are left out."""
+    from . import fingerprint, image
+    out = {}
+    for i, p in enumerate(sorted(paths)):
+        base = os.path.basename(p)
+        if base.endswith(".rpm"):
+            unpacked = package_files(p, os.path.join(workdir, "rpm%d" % i))
+            inner = {f: f for f in unpacked if is_kernel_file(f)}
+            for label, bid in kernel_ids_in_files(inner, os.path.join(workdir, "rpm%d.in" % i)).items():
+                out["%s!%s" % (p, os.path.relpath(label, os.path.join(workdir, "rpm%d" % i)))] = bid
+        elif base.endswith(".buildid"):
+            rec = fingerprint.read_record(p)
+            if rec:
+                out[p] = rec["build_id"]
+        else:
+            try:
+                out[p] = image.read_build_id(p)
+            except KernelReproError:
+                continue
+    return out
+
+
+def sstate_kernel_ids(obj, workdir):
+    """{member label: build-id} of every kernel carried by sstate object ``obj``."""
+    tag = os.path.basename(obj)[-40:].replace(":", "_")
+    members = sstate_members(obj, os.path.join(workdir, tag), is_kernel_file)
+    by_path = kernel_ids_in_files(list(members.values()), os.path.join(workdir, tag + ".x"))
+    back = {v: k for k, v in members.items()}
+    out = {}
+    for label, bid in by_path.items():
+        path, _, inner = label.partition("!")
+        out[back.get(path, path) + ("!" + inner if inner else "")] = bid
+    return out

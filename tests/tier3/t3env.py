@@ -1,0 +1,252 @@
+# Copyright (C) 2026 meta-kernel-repro contributors
+# SPDX-License-Identifier: MIT
+"""Tier 3 helpers: real BitBake builds of tests/tier3/layer's kernel recipe.
+
+Environment (the tests skip, saying why, when it is absent):
+  KERNEL_REPRO_OE_ENV       an oe-env workdir (shared/oe-env/setup.sh), on
+                            which tests/tier3/setup-tier3 has been run once.
+  KERNEL_REPRO_T3_BUILDDIR  the build directory setup-tier3 made (default
+                            $KERNEL_REPRO_OE_ENV/build-kernel-repro-t3).
+
+Scenario configurations are postread files (``bitbake -R``) in the build
+directory's conf/; ``sstate`` and ``sstate-mirror`` in the build directory
+are links the tests point at one cache per scenario, so switching caches
+never forces a re-parse. The parse cache lives outside TMPDIR
+(conf/kr-t3-offline.inc), so starting from an empty TMPDIR does not either.
+"""
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "tier2"))
+sys.path.insert(0, os.path.join(ROOT, "lib"))
+
+import t2env  # noqa: E402
+from kernelrepro import artifacts, fingerprint, image  # noqa: E402
+
+PN = "linux-kr-t3"
+MACHINE = "qemux86-64"
+BUILDDIR = os.environ.get("KERNEL_REPRO_T3_BUILDDIR") or (
+    os.path.join(t2env.ENV, "build-kernel-repro-t3") if t2env.ENV else "")
+#: The kernel's sstate tasks that carry its binaries and that the scenarios
+#: delete, restore and open (the SPDX members carry checksums, not kernels).
+BINARY_TASKS = ("deploy", "package", "packagedata", "package_write_rpm")
+
+# KR_T3_NONREPRODUCIBLE (the recipe): every compile another KBUILD_BUILD_HOST,
+# so two compiles never share a build-id while one build stays one kernel.
+CONFIGS = {
+    # the layer in BBLAYERS but not enabled; a kernel that differs every build
+    "plain": 'KR_T3_NONREPRODUCIBLE = "1"\n',
+    # the layer enabled; the same non-reproducible kernel: only the group and
+    # the fingerprint stand between the build and a mixed pair
+    "group": 'INHERIT += "kernel-repro"\nKR_T3_NONREPRODUCIBLE = "1"\n',
+    # OE-Core's own way to a non-reproducible kernel, with the layer
+    "debug-timestamps": 'INHERIT += "kernel-repro"\nKERNEL_DEBUG_TIMESTAMPS = "1"\n'
+                        'WARN_QA:append = " kernel-repro-timestamps"\n',
+    # "group" plus an input change that cannot change do_package's output:
+    # do_package's task hash changes, hash equivalence (OEEquivHash, the
+    # BB_HASHSERVE = "auto" server) maps its outhash back to the old unihash
+    "group-equiv": 'INHERIT += "kernel-repro"\nKR_T3_NONREPRODUCIBLE = "1"\n'
+                   'KR_T3_EQUIV_SALT = "1"\ndo_package[vardeps] += "KR_T3_EQUIV_SALT"\n',
+}
+MIRROR_CONF = 'SSTATE_MIRRORS = "file://.* file://${TOPDIR}/sstate-mirror/PATH"\n'
+
+LOG = []          # (what, seconds, compiles) of every bitbake run, for the report
+
+
+def skip_unless_available():
+    t2env.skip_unless_available()
+    for p in ("conf/local.conf", "kr-t3-hosttools/dwarfsrcfiles", "sstate"):
+        if not os.path.lexists(os.path.join(BUILDDIR, p)):
+            pytest.skip("%s has no %s: run tests/tier3/setup-tier3 %s first"
+                        % (BUILDDIR, p, t2env.ENV), allow_module_level=True)
+
+
+def owner():
+    st = os.stat(BUILDDIR)
+    return st.st_uid, st.st_gid
+
+
+def _own(path):
+    uid, gid = owner()
+    os.chown(path, uid, gid)
+
+
+def write_conf(name):
+    path = os.path.join(BUILDDIR, "conf", "kr-t3-%s.conf" % name)
+    text = "# written by tests/tier3 (scenario configuration %s)\n%s%s" % (
+        name, CONFIGS[name], MIRROR_CONF)
+    if not os.path.exists(path) or open(path).read() != text:
+        with open(path, "w") as f:
+            f.write(text)
+        _own(path)
+    return "conf/kr-t3-%s.conf" % name
+
+
+def point(link, name):
+    """Point BUILDDIR/<link> at BUILDDIR/<link>-<name> (created empty if new)."""
+    target = os.path.join(BUILDDIR, "%s-%s" % (link, name))
+    if not os.path.isdir(target):
+        os.makedirs(target)
+        _own(target)
+    path = os.path.join(BUILDDIR, link)
+    if os.path.lexists(path):
+        os.unlink(path)
+    os.symlink(os.path.basename(target), path)
+    return target
+
+
+def empty_dir(link, name):
+    target = os.path.join(BUILDDIR, "%s-%s" % (link, name))
+    shutil.rmtree(target, ignore_errors=True)
+    return point(link, name)
+
+
+def sstate_dir():
+    return os.path.realpath(os.path.join(BUILDDIR, "sstate"))
+
+
+def fresh_tmpdir():
+    shutil.rmtree(os.path.join(BUILDDIR, "tmp"), ignore_errors=True)
+
+
+_TASK_RE = re.compile(r"^NOTE: Running (setscene )?task \d+ of \d+ \((\S+):(do_\w+)\)$", re.M)
+
+
+class Build:
+    """One bitbake run: its output and which tasks of the kernel ran."""
+
+    def __init__(self, what, rc, out, seconds):
+        self.what, self.rc, self.out, self.seconds = what, rc, out, seconds
+        self.real, self.setscene = set(), set()
+        for setscene, fn, task in _TASK_RE.findall(out):
+            if not fn.endswith("/%s.bb" % PN):
+                continue
+            if setscene:
+                self.setscene.add(task[3:].replace("_setscene", ""))
+            else:
+                self.real.add(task[3:])
+        self.compiles = len(re.findall(r"^NOTE: Running task \d+ of \d+ \(\S+/%s\.bb:do_compile\)$" % PN,
+                                       out, re.M))
+
+    def errors(self):
+        return [l for l in self.out.splitlines() if l.startswith("ERROR:")]
+
+
+def bitbake(args, conf, check=True, what=None):
+    """``bitbake -R <scenario conf> args`` in BUILDDIR as the build user -> Build."""
+    cmd = "bitbake -R %s %s" % (write_conf(conf), args)
+    rc, out, secs = t2env.run(cmd, timeout=5400, builddir=BUILDDIR)
+    b = Build(what or "%s [%s]" % (args, conf), rc, out, secs)
+    LOG.append((b.what, round(secs), b.compiles, sorted(b.real & set(BINARY_TASKS)),
+                sorted(b.setscene & set(BINARY_TASKS))))
+    with open(os.path.join(BUILDDIR, "kr-t3-last.log"), "w") as f:
+        f.write(out)
+    if check and rc != 0:
+        pytest.fail("%s failed (exit %d):\n%s" % (cmd, rc, out[-5000:]))
+    return b
+
+
+def paths():
+    tmp = os.path.join(BUILDDIR, "tmp")
+    return {
+        "deploy": os.path.join(tmp, "deploy", "images", MACHINE),
+        "rpm": os.path.join(tmp, "deploy", "rpm", MACHINE.replace("-", "_")),
+        "pkgdata": os.path.join(tmp, "pkgdata", MACHINE),
+    }
+
+
+def output_ids(workdir):
+    """{where: (build-id, path)} of every copy of the kernel the build left in
+    TMPDIR: the deployed bzImage, the deploy fingerprint (with the layer),
+    the vmlinux in the kernel-vmlinux and kernel-dbg rpms of the feed (the
+    rpm files unpacked, not PKGD), pkgdata's fingerprint (with the layer)."""
+    p = paths()
+    bz = os.path.realpath(os.path.join(p["deploy"], "bzImage"))
+    ids = {"deployed bzImage": (image.read_build_id(bz), bz)}
+    for label, path in (("deploy record", os.path.join(p["deploy"], "bzImage.buildid")),
+                        ("pkgdata record", fingerprint.pkgdata_path(p["pkgdata"], PN))):
+        rec = fingerprint.read_record(path)
+        if rec:
+            ids[label] = (rec["build_id"], path)
+    for pkg in ("kernel-vmlinux", "kernel-dbg"):
+        rpms = [r for r in os.listdir(p["rpm"]) if re.match(r"%s-\d.*\.rpm$" % pkg, r)]
+        assert len(rpms) == 1, (pkg, rpms)
+        dest = tempfile.mkdtemp(dir=workdir)
+        files = [f for f in artifacts.package_files(os.path.join(p["rpm"], rpms[0]), dest)
+                 if "/vmlinux-" in f]
+        assert len(files) == 1, (pkg, files)
+        ids["%s rpm /%s" % (pkg, os.path.relpath(files[0], dest))] = (image.read_build_id(files[0]), files[0])
+    return ids
+
+
+def build_ids(ids):
+    return {k: v[0] for k, v in ids.items()}
+
+
+def object_ids(workdir, tasks=BINARY_TASKS):
+    """{task: {member: build-id}} of the kernel's objects in the current SSTATE_DIR."""
+    objs = artifacts.sstate_objects(sstate_dir(), PN)
+    out = {}
+    for task in tasks:
+        for obj in objs.get(task, []):
+            out.setdefault(task, {}).update(
+                {"%s:%s" % (os.path.basename(obj)[-50:], k): v
+                 for k, v in artifacts.sstate_kernel_ids(obj, tempfile.mkdtemp(dir=workdir)).items()})
+    return out
+
+
+def delete_objects(tasks):
+    """Remove the kernel's sstate objects (and .siginfo/.sig) of ``tasks``."""
+    objs = artifacts.sstate_objects(sstate_dir(), PN)
+    gone = []
+    for task in tasks:
+        assert objs.get(task), "no %s object to delete in %s" % (task, sstate_dir())
+        for obj in objs[task]:
+            for p in (obj, obj + ".siginfo", obj + ".sig"):
+                if os.path.lexists(p):
+                    os.unlink(p)
+            gone.append(obj)
+    return gone
+
+
+def copy_objects(tasks, dest_link, dest_name):
+    """Copy the kernel's objects of ``tasks`` (with .siginfo) into another cache."""
+    dest = os.path.join(BUILDDIR, "%s-%s" % (dest_link, dest_name))
+    objs = artifacts.sstate_objects(sstate_dir(), PN)
+    for task in tasks:
+        for obj in objs[task]:
+            rel = os.path.relpath(obj, sstate_dir())
+            for p in (obj, obj + ".siginfo"):
+                if os.path.exists(p):
+                    t = os.path.join(dest, os.path.relpath(p, sstate_dir()))
+                    os.makedirs(os.path.dirname(t), exist_ok=True)
+                    shutil.copy2(p, t)
+            assert rel
+    uid, gid = owner()
+    for dirpath, dirs, files in os.walk(dest):
+        for n in dirs + files:
+            os.chown(os.path.join(dirpath, n), uid, gid)
+    os.chown(dest, uid, gid)
+    return dest
+
+
+def report():
+    lines = ["%-70s %6s %8s  %-40s %s" % ("bitbake run", "s", "compiles", "real group tasks", "setscene")]
+    for what, secs, compiles, real, ss in LOG:
+        lines.append("%-70s %6d %8d  %-40s %s" % (what[:70], secs, compiles, ",".join(real), ",".join(ss)))
+    return "\n".join(lines)
+
+
+def timed(fn, *a, **kw):
+    t0 = time.time()
+    r = fn(*a, **kw)
+    return r, time.time() - t0

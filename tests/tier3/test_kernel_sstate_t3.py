@@ -1,0 +1,255 @@
+# Copyright (C) 2026 meta-kernel-repro contributors
+# SPDX-License-Identifier: MIT
+"""Tier 3: the sstate claim on real builds of a real kernel recipe.
+
+Each test is a real ``bitbake`` run of tests/tier3/layer's linux-kr-t3
+(Debian's linux-source-6.1, the tier-1 fixture configuration, OE-Core's
+kernel.bbclass: do_compile .. do_deploy, do_package*, real sstate objects),
+asserted on the real artifacts through the kernelrepro library: the deployed
+bzImage, the vmlinux inside the kernel-vmlinux and kernel-dbg rpms of the
+feed, the fingerprint records, and the contents of the sstate objects.
+
+The kernel is made non-reproducible on purpose (the recipe's
+KR_T3_NONREPRODUCIBLE = "1": every compile gets another KBUILD_BUILD_HOST,
+so another build-id), so a mix of two compiles is visible; each scenario
+also shows that two compiles did differ.
+
+The tests run in file order and build on each other's caches:
+  a  one clean build with the layer: every copy of the kernel has one build-id
+  g  a no-change rebuild compiles nothing
+  c  deploy object lost + clean: one compile, no group member restored
+  d  every kernel object in SSTATE_DIR then carries that compile's build-id
+  f  hash equivalence (BB_HASHSERVE = "auto", OEEquivHash): an input change
+     that leaves do_package's output equal keeps the group one compile
+  b  the 2020 bug without the layer: deployed != packaged
+  e  a mirror mixing two compiles: an error with both build-ids (with the
+     layer), a silent mismatch (without)
+  c2 every other non-empty subset of {deploy, package, packagedata,
+     package_write_rpm} lost: one compile each (KERNEL_REPRO_T3_SUBSETS)
+
+Setup: tests/tier3/setup-tier3 $KERNEL_REPRO_OE_ENV (once, as root), then
+KERNEL_REPRO_OE_ENV=... .venv/bin/python -m pytest tests/tier3 -s
+"""
+
+import itertools
+import os
+import re
+
+import pytest
+
+import t3env
+from t3env import BINARY_TASKS, PN
+
+t3env.skip_unless_available()
+pytestmark = pytest.mark.tier3
+
+STATE = {}
+EXPECTED_COPIES = {"deployed bzImage", "deploy record", "pkgdata record"}
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("t3"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def summary():
+    yield
+    text = t3env.report()
+    print("\n" + text)
+    with open(os.path.join(t3env.BUILDDIR, "kr-t3-report.txt"), "w") as f:
+        f.write(text + "\n")
+
+
+def one_compile(ids, what):
+    """All copies carry one build-id -> that id."""
+    flat = t3env.build_ids(ids)
+    assert len(set(flat.values())) == 1, "%s: kernel copies from different compiles: %s" % (what, flat)
+    return next(iter(flat.values()))
+
+
+def assert_copies(ids, layer=True):
+    names = set(ids)
+    if layer:
+        assert EXPECTED_COPIES <= names, names
+    assert any(n.startswith("kernel-vmlinux rpm /boot/vmlinux-") for n in names), names
+    assert any(n.startswith("kernel-dbg rpm /boot/.debug/vmlinux-") for n in names), names
+
+
+def objects_carry(work, build_id, what):
+    """Every binary-carrying kernel object in SSTATE_DIR holds ``build_id``
+    (and there is one object per task): no stale object of another compile."""
+    objs = t3env.object_ids(work)
+    assert set(objs) == set(BINARY_TASKS), (what, sorted(objs))
+    for task, members in objs.items():
+        assert members, (what, task)
+        bad = {m: b for m, b in members.items() if b != build_id}
+        assert not bad, "%s: %s object holds another compile: %s (expected %s)" % (what, task, bad, build_id)
+    counts = {t: len(v) for t, v in t3env.artifacts.sstate_objects(t3env.sstate_dir(), PN).items()
+              if t in BINARY_TASKS}
+    assert all(c == 1 for c in counts.values()), (what, counts)
+    return objs
+
+
+def test_a_one_build(work):
+    """One clean build with the layer: deployed == kernel-vmlinux == kernel-dbg
+    == fingerprints, and check() passes on the sections both sides carry."""
+    from kernelrepro import compare
+    t3env.empty_dir("sstate", "group")
+    t3env.empty_dir("sstate-mirror", "none")
+    t3env.fresh_tmpdir()
+    b = t3env.bitbake(PN, "group", what="a: clean build, layer enabled (empty TMPDIR+SSTATE_DIR)")
+    assert b.compiles == 1
+    assert set(BINARY_TASKS) <= b.real, b.real
+    ids = t3env.output_ids(work)
+    assert_copies(ids)
+    STATE["x"] = one_compile(ids, "a")
+    bz = ids["deployed bzImage"][1]
+    for name, (_bid, path) in ids.items():
+        if " rpm " in name:
+            rep = compare.check(bz, path)
+            assert rep["match"], (name, rep)
+    objects_carry(work, STATE["x"], "a")
+    # this compile's objects, every task, for the mixed mirror of (e)
+    t3env.copy_objects(sorted(t3env.artifacts.sstate_objects(t3env.sstate_dir(), PN)), "sstate", "compile-x")
+
+
+def test_g_nochange_rebuild_compiles_nothing(work):
+    b = t3env.bitbake(PN, "group", what="g: no-change rebuild")
+    assert b.compiles == 0, b.real
+    assert not (b.real & set(BINARY_TASKS)), b.real
+    assert one_compile(t3env.output_ids(work), "g") == STATE["x"]
+
+
+def lose_and_rebuild(work, tasks, conf, what):
+    gone = t3env.delete_objects(tasks)
+    assert gone
+    t3env.bitbake("-c clean %s" % PN, conf, what="%s: -c clean" % what)
+    return t3env.bitbake(PN, conf, what="%s: rebuild" % what)
+
+
+def test_c_deploy_object_lost(work):
+    """The 2020 sequence with the layer: one compile everywhere."""
+    b = lose_and_rebuild(work, ["deploy"], "group", "c {deploy}")
+    assert b.compiles == 1
+    assert not (b.setscene & set(BINARY_TASKS)), "group member restored from sstate: %s" % b.setscene
+    assert set(BINARY_TASKS) <= b.real, b.real
+    ids = t3env.output_ids(work)
+    assert_copies(ids)
+    STATE["y"] = one_compile(ids, "c")
+    # the kernel really is non-reproducible: without the group this would mix
+    assert STATE["y"] != STATE["x"], "two compiles gave one build-id: the scenario proves nothing"
+
+
+def test_d_no_stale_objects(work):
+    """After (c) every kernel object in SSTATE_DIR carries (c)'s build-id:
+    the refused objects of (a) were replaced, not kept beside the new ones."""
+    objects_carry(work, STATE["y"], "d")
+    STATE["group_objects_y"] = True
+
+
+def test_f_hash_equivalence_keeps_one_compile(work):
+    """An equivalent change to do_package's inputs under OE-Core's default
+    hash equivalence (a real hash server, BB_HASHSERVE = "auto"): the
+    group's unihashes change in the middle of the build (rehash queries of
+    subsets); no compile, and every copy and object from one compile."""
+    assert STATE.get("group_objects_y"), "needs (c)/(d)"
+    b = t3env.bitbake(PN, "group-equiv", what="f: equivalent input change (hash equivalence)")
+    assert b.compiles == 0, b.real
+    assert "package" in b.real, "the input change did not reach do_package: %s" % sorted(b.real)
+    now = one_compile(t3env.output_ids(work), "f")
+    assert now == STATE["y"]
+    objs = t3env.object_ids(work)
+    ids = {bid for members in objs.values() for bid in members.values()}
+    assert ids == {STATE["y"]}, objs
+    # back to the unsalted configuration: nothing to compile, one compile
+    b = t3env.bitbake(PN, "group", what="f: back to the plain configuration")
+    assert b.compiles == 0
+    assert one_compile(t3env.output_ids(work), "f back") == STATE["y"]
+
+
+def test_b_2020_bug_without_the_group(work):
+    """The same sequence with the layer only in BBLAYERS: the deployed
+    kernel and the packaged debug vmlinux come from two compiles."""
+    t3env.empty_dir("sstate", "plain")
+    t3env.fresh_tmpdir()
+    b = t3env.bitbake(PN, "plain", what="b: clean build, layer not enabled")
+    assert b.compiles == 1
+    ids = t3env.output_ids(work)
+    assert_copies(ids, layer=False)
+    assert not ({"deploy record", "pkgdata record"} & set(ids)), "the layer acts while not enabled"
+    first = one_compile(ids, "b first build")
+    b = lose_and_rebuild(work, ["deploy"], "plain", "b {deploy}")
+    assert b.compiles == 1
+    assert "package_write_rpm" in b.setscene, b.setscene
+    assert "deploy" in b.real
+    ids = t3env.build_ids(t3env.output_ids(work))
+    deployed = ids.pop("deployed bzImage")
+    assert deployed != first, "the rebuild gave the same build-id: not a non-reproducible kernel"
+    assert set(ids.values()) == {first}, ids
+    STATE["b"] = (first, deployed)
+    print("\nb: deployed bzImage %s, packaged vmlinux (kernel-vmlinux, kernel-dbg) %s: the 2020 mismatch"
+          % (deployed, first))
+
+
+def test_e_mixed_mirror(work):
+    """A mirror holding the deploy object of one compile and the package
+    objects of another, empty local cache: with the layer the build stops
+    naming both build-ids; without it, the same setup ships a mismatch."""
+    # with the layer: deploy of compile y, everything else of compile x
+    assert STATE.get("group_objects_y"), "needs (c)/(d)"
+    mirror = t3env.empty_dir("sstate-mirror", "mixed-group")
+    t3env.point("sstate", "group")
+    t3env.copy_objects(["deploy"], "sstate-mirror", "mixed-group")
+    t3env.point("sstate", "compile-x")
+    tasks = sorted(set(t3env.artifacts.sstate_objects(t3env.sstate_dir(), PN)) - {"deploy"})
+    t3env.copy_objects(tasks, "sstate-mirror", "mixed-group")
+    assert os.path.isdir(mirror)
+    t3env.empty_dir("sstate", "e-local")
+    t3env.fresh_tmpdir()
+    b = t3env.bitbake(PN, "group", check=False, what="e: mixed mirror, layer enabled")
+    errors = "\n".join(b.errors())
+    assert b.rc != 0, "a mirror mixing two compiles was restored silently:\n" + b.out[-3000:]
+    assert "kernel-repro" in errors and STATE["x"] in errors and STATE["y"] in errors, errors
+    assert b.compiles == 0 or "different compiles" in errors, errors
+
+    # without the layer: (b)'s cache is exactly such a mirror
+    t3env.point("sstate-mirror", "plain")
+    t3env.empty_dir("sstate", "e-local-plain")
+    t3env.fresh_tmpdir()
+    b = t3env.bitbake(PN, "plain", what="e: the same mix in a mirror, layer not enabled")
+    assert b.compiles == 0 and not (b.real & set(BINARY_TASKS)), b.real
+    ids = t3env.build_ids(t3env.output_ids(work))
+    first, deployed = STATE["b"]
+    assert ids.pop("deployed bzImage") == deployed
+    assert set(ids.values()) == {first}, "without the layer the mirror's mix ships silently: %s" % ids
+    t3env.point("sstate-mirror", "none")
+
+
+def _subsets():
+    want = os.environ.get("KERNEL_REPRO_T3_SUBSETS", "all")
+    subsets = [s for n in range(1, len(BINARY_TASKS) + 1) for s in itertools.combinations(BINARY_TASKS, n)]
+    subsets.remove(("deploy",))  # done in (c)
+    if want == "all":
+        return subsets
+    chosen = [tuple(x.split("+")) for x in re.split(r"[ ,]+", want.strip()) if x]
+    return [s for s in subsets if s in chosen or tuple(sorted(s)) in [tuple(sorted(c)) for c in chosen]]
+
+
+@pytest.mark.parametrize("lost", _subsets(), ids=lambda s: "+".join(s))
+def test_c2_any_subset_lost(work, lost):
+    """Any non-empty subset of the group's objects lost: one compile, every
+    copy and every object from it (KERNEL_REPRO_T3_SUBSETS=all, or e.g.
+    "package_write_rpm,deploy+package": each costs one kernel compile)."""
+    assert STATE.get("group_objects_y"), "needs (c)/(d)"
+    t3env.point("sstate-mirror", "none")
+    t3env.point("sstate", "group")
+    before = {b for members in t3env.object_ids(work).values() for b in members.values()}
+    assert len(before) == 1, before
+    b = lose_and_rebuild(work, list(lost), "group", "c2 {%s}" % "+".join(lost))
+    assert b.compiles == 1
+    assert not (b.setscene & set(BINARY_TASKS)), b.setscene
+    ids = t3env.output_ids(work)
+    now = one_compile(ids, "c2 %s" % (lost,))
+    assert now not in before, "the rebuild gave the cached build-id: not a non-reproducible kernel"
+    objects_carry(work, now, "c2 %s" % (lost,))
