@@ -12,31 +12,40 @@
 #    restored from sstate all together or not at all, siblings missing from
 #    BitBake's (partial) query are looked up too. Logic:
 #    lib/kernelrepro/sstategroup.py.
-# 2. Stale objects: when a group task really runs, its existing local sstate
-#    object (made by another compile, never overwritten by OE-Core) is
-#    replaced by the fresh one.
+# 2. Stale objects: the found local objects of a group that is not restored
+#    are marked stale at hash-check time (every build sharing the cache then
+#    takes them as missing); when their task really runs, the fresh object
+#    replaces the old one atomically (OE-Core never overwrites an object).
 # 3. Fingerprint: the vmlinux GNU build-id is recorded after do_compile,
 #    deployed as ${KERNEL_IMAGETYPE}-${KERNEL_IMAGE_NAME}.buildid (+ link),
 #    stored in pkgdata (${PKGDATA_DIR}/kernel-repro/${PN}.buildid) and
 #    compared where outputs meet: packaged vmlinux vs compile (do_package),
-#    deploy vs pkgdata (do_deploy prefunc, do_kernel_repro_verify), rootfs
-#    kernel vs pkgdata/deploy (image do_rootfs). Logic:
-#    lib/kernelrepro/fingerprint.py.
+#    deploy vs pkgdata (do_deploy prefunc, do_kernel_repro_verify, which
+#    every image's do_build depends on), rootfs kernel vs pkgdata (image
+#    do_rootfs). Logic: lib/kernelrepro/fingerprint.py.
 
-# Tasks whose sstate objects a kernel recipe restores together or not at all.
-# Global (read by the BitBake server); extend with +=, e.g. for an extra
-# deploy task of a BSP layer. See DEFAULT_GROUP in sstategroup.py for why.
-KERNEL_REPRO_SSTATE_GROUP ??= "do_deploy do_package do_packagedata do_package_write_rpm do_package_write_ipk do_package_write_deb do_create_spdx do_create_package_spdx do_create_runtime_spdx"
-KERNEL_REPRO_SSTATE_GROUP[doc] = "Kernel tasks whose sstate objects are restored all together or not at all."
+# Tasks whose sstate objects a kernel recipe restores together or not at all
+# (see DEFAULT_GROUP in lib/kernelrepro/sstategroup.py for why these).
+# Global (read by the BitBake server). The default is prepended, so a
+# local.conf or machine conf can extend the group with += or :append (both
+# are read before this INHERIT-ed class) and shrink it with :remove, e.g.
+#   KERNEL_REPRO_SSTATE_GROUP += "do_deploy_fitimage"
+KERNEL_REPRO_SSTATE_GROUP_DEFAULT = "do_deploy do_package do_packagedata do_package_write_rpm do_package_write_ipk do_package_write_deb do_create_spdx do_create_package_spdx do_create_runtime_spdx"
+KERNEL_REPRO_SSTATE_GROUP ??= ""
+KERNEL_REPRO_SSTATE_GROUP:prepend = "${KERNEL_REPRO_SSTATE_GROUP_DEFAULT} "
+KERNEL_REPRO_SSTATE_GROUP[doc] = "Kernel tasks whose sstate objects are restored all together or not at all (the default plus what += / :append add)."
 
-# "1" replaces an existing local sstate object of a group task that really
-# ran (the object came from another compile). "0" keeps OE-Core's behaviour.
+# "1": refused local objects are marked stale and replaced by the fresh
+# object when their task has run. "0" keeps OE-Core's behaviour (objects
+# are never replaced; the fingerprint checks still stop a mixed restore).
 KERNEL_REPRO_SSTATE_REPLACE_STALE ??= "1"
-KERNEL_REPRO_SSTATE_REPLACE_STALE[doc] = "Replace an existing local sstate object when a kernel group task really runs."
+KERNEL_REPRO_SSTATE_REPLACE_STALE[doc] = "Mark refused local sstate objects of a kernel group stale and replace them when their task runs."
 
-# Written by the hash check wrapper: the kernel objects it refused to restore
-# in the current build (their tasks then really run and replace them).
-KERNEL_REPRO_SSTATE_DROPPED ?= "${TMPDIR}/kernel-repro-sstate-dropped"
+# "1": every image's do_build depends on the kernel's do_kernel_repro_verify
+# (deploy vs pkgdata), since images use virtual/kernel:do_deploy, never the
+# kernel's do_build.
+KERNEL_REPRO_IMAGE_VERIFY ??= "1"
+KERNEL_REPRO_IMAGE_VERIFY[doc] = "Make image builds run the kernel's do_kernel_repro_verify."
 
 # The target named in the fix hint of a fingerprint mismatch error (a
 # command users can paste: no placeholder). Empty: the kernel recipe itself;
@@ -63,10 +72,31 @@ def kernel_repro_sstate_checkhashes(sq_data, d, siginfo=False, currentcount=0, s
     if name == "kernel_repro_sstate_checkhashes":
         name = "sstate_checkhashes"
     orig = bb.utils.better_eval(name, {})
+    local_path = None
+    if bb.utils.to_boolean(d.getVar("KERNEL_REPRO_SSTATE_REPLACE_STALE")):
+        local_path = kernel_repro_sstate_local_path(d)
+    enforce = bb.utils.to_boolean(d.getVar("BB_SETSCENE_ENFORCE"))
     return kernelrepro.sstategroup.checkhashes_with_groups(
         orig, sq_data, d, bb.parse.siggen, siginfo=siginfo,
-        currentcount=currentcount, summary=summary, log=bb.note,
-        record=d.getVar("KERNEL_REPRO_SSTATE_DROPPED"), **kwargs)
+        currentcount=currentcount, summary=summary,
+        log=bb.warn if enforce else bb.note, local_path=local_path, **kwargs)
+
+# tid -> its object's path in the local SSTATE_DIR, exactly as OE-Core's
+# sstate_checkhashes computes it (getsstatefile there).
+def kernel_repro_sstate_local_path(d):
+    gen = bb.utils.better_eval("generate_sstatefn", {})
+    sstate_dir = d.getVar("SSTATE_DIR")
+    lsb = d.getVar("NATIVELSBSTRING") or ""
+
+    def local_path(tid, sq_data):
+        try:
+            parts = sq_data["hashfn"][tid].split(" ")
+            spec, extra = parts[1], (lsb + "/" if parts[0] == "True" else "")
+            return os.path.join(sstate_dir, extra + gen(spec, sq_data["unihash"][tid],
+                                                        bb.runqueue.taskname_from_tid(tid)[3:], False, d))
+        except (KeyError, IndexError):
+            return None
+    return local_path
 
 # --- kernel recipes only ---------------------------------------------------
 
@@ -83,12 +113,30 @@ python __anonymous () {
     post.insert(at, "kernel_repro_deploy_fingerprint")
     d.setVarFlag("do_deploy", "postfuncs", " ".join(post))
     if bb.utils.to_boolean(d.getVar("KERNEL_REPRO_SSTATE_REPLACE_STALE")):
-        d.appendVar("SSTATECREATEFUNCS", " kernel_repro_sstate_replace_stale")
+        # after sstate_report_unihash (SSTATE_PKG final) and OE-Core's own
+        # create step (which keeps an existing object)
+        d.appendVar("SSTATEPOSTCREATEFUNCS", " kernel_repro_sstate_replace_stale")
         # it only replaces cache objects, outputs do not depend on it: keep
         # it out of the signatures of all the kernel's sstate tasks
-        d.appendVarFlag("SSTATECREATEFUNCS", "vardepvalueexclude", "| kernel_repro_sstate_replace_stale")
-        d.appendVarFlag("SSTATECREATEFUNCS", "vardepsexclude", " kernel_repro_sstate_replace_stale")
+        d.appendVarFlag("SSTATEPOSTCREATEFUNCS", "vardepvalueexclude", "| kernel_repro_sstate_replace_stale")
+        d.appendVarFlag("SSTATEPOSTCREATEFUNCS", "vardepsexclude", " kernel_repro_sstate_replace_stale")
     bb.build.addtask("do_kernel_repro_verify", "do_build", "do_deploy do_packagedata", d)
+}
+
+# Images: the deploy-vs-pkgdata check runs whenever an image is built (an
+# image depends on virtual/kernel:do_deploy, not on the kernel's do_build).
+# Non-kernel providers of virtual/kernel (linux-dummy) get a no-op task of
+# the same name, so the dependency always resolves.
+python __anonymous () {
+    if bb.data.inherits_class("kernel", d):
+        return
+    if "virtual/kernel" in (d.getVar("PROVIDES") or "").split():
+        bb.build.addtask("do_kernel_repro_verify", "do_build", None, d)
+        d.setVarFlag("do_kernel_repro_verify", "noexec", "1")
+    elif bb.data.inherits_class("image", d) and \
+            bb.utils.to_boolean(d.getVar("KERNEL_REPRO_IMAGE_VERIFY")) and \
+            d.getVar("PREFERRED_PROVIDER_virtual/kernel"):
+        d.appendVarFlag("do_build", "depends", " virtual/kernel:do_kernel_repro_verify")
 }
 
 KERNEL_REPRO_BUILDID_FILE = "${B}/kernel-repro.buildid"
@@ -110,6 +158,8 @@ python kernel_repro_record_buildid () {
     fp.write_record(d.getVar("KERNEL_REPRO_BUILDID_FILE"), bid, d.getVar("PN"),
                     source="compile:" + (d.getVar("BB_TASKHASH") or ""))
 }
+kernel_repro_record_buildid[vardeps] += "KERNEL_REPRO_LIB_SHA256"
+kernel_repro_record_buildid[vardepsexclude] += "BB_TASKHASH"
 
 def kernel_repro_fail(d, msg):
     # "kernel-repro-buildid" in WARN_QA downgrades the error to a warning.
@@ -134,24 +184,27 @@ python kernel_repro_pkgdata_fingerprint () {
     if rec is None:
         return
     kernel_repro_compare(d, ids)
-    fp.write_record(fp.pkgdata_path(d.getVar("PKGDESTWORK"), pn), rec["build_id"], pn,
-                    source=rec.get("source", ""))
+    # the build-id alone: outputs must not change with the compile's task
+    # hash, or hash equivalence could never match do_package*'s outhash
+    fp.write_record(fp.pkgdata_path(d.getVar("PKGDESTWORK"), pn), rec["build_id"], pn)
 }
 
 # do_deploy postfunc (see __anonymous): the fingerprint next to the image,
 # ${KERNEL_IMAGETYPE}-${KERNEL_IMAGE_NAME}.buildid, with the links
 # ${KERNEL_IMAGETYPE}.buildid and ${KERNEL_IMAGETYPE}-${KERNEL_IMAGE_LINK_NAME}.buildid.
 python kernel_repro_deploy_fingerprint () {
-    import os, shutil
+    import os
     import kernelrepro.fingerprint as fp
-    src = d.getVar("KERNEL_REPRO_BUILDID_FILE")
-    if not os.path.exists(src):
+    rec = fp.read_record(d.getVar("KERNEL_REPRO_BUILDID_FILE"))
+    if rec is None:
         return
     itype, name = d.getVar("KERNEL_IMAGETYPE"), d.getVar("KERNEL_IMAGE_NAME")
     main, plain_link = fp.deploy_names(itype, name)
     machine_link = fp.deploy_names(itype, name, d.getVar("KERNEL_IMAGE_LINK_NAME"))[1]
-    deploydir = d.getVar("DEPLOYDIR")
-    shutil.copyfile(src, os.path.join(deploydir, main))
+    # a second kernel deploys into its own subdirectory (kernel.bbclass)
+    deploydir = os.path.join(d.getVar("DEPLOYDIR"), d.getVar("KERNEL_DEPLOYSUBDIR") or "")
+    # the build-id alone (no task hash: see kernel_repro_pkgdata_fingerprint)
+    fp.write_record(os.path.join(deploydir, main), rec["build_id"], d.getVar("PN"))
     os.chmod(os.path.join(deploydir, main), 0o644)
     for link in {plain_link, machine_link} - {None}:
         path = os.path.join(deploydir, link)
@@ -159,6 +212,18 @@ python kernel_repro_deploy_fingerprint () {
             os.unlink(path)
         os.symlink(main, path)
 }
+
+# A fingerprint file, or None when absent; a corrupt one fails the task
+# with one line (never a traceback).
+def kernel_repro_read_record(d, path):
+    import kernelrepro.fingerprint as fp
+    from kernelrepro.errors import KernelReproError
+    try:
+        return fp.read_record(path)
+    except (KernelReproError, OSError, UnicodeDecodeError) as e:
+        bb.fatal("kernel-repro: %s: unreadable build-id fingerprint %s (%s); rebuild with: "
+                 "bitbake -c cleansstate %s && bitbake %s"
+                 % (d.getVar("PN"), path, e, d.getVar("PN"), d.getVar("PN")))
 
 def kernel_repro_compare(d, ids):
     import kernelrepro.fingerprint as fp
@@ -180,9 +245,12 @@ python kernel_repro_check_deploy () {
 
 # Cheap final check, whether the outputs were built or restored.
 python do_kernel_repro_verify () {
+    import os
     import kernelrepro.fingerprint as fp
-    pkg = fp.read_record(fp.pkgdata_path(d.getVar("PKGDATA_DIR"), d.getVar("PN")))
-    dep = fp.read_record(d.expand("${DEPLOY_DIR_IMAGE}/${KERNEL_IMAGETYPE}.buildid"))
+    pkg = kernel_repro_read_record(d, fp.pkgdata_path(d.getVar("PKGDATA_DIR"), d.getVar("PN")))
+    sub = d.getVar("KERNEL_DEPLOYSUBDIR") or ""
+    dep = kernel_repro_read_record(d, os.path.join(d.getVar("DEPLOY_DIR_IMAGE"), sub,
+                                                   d.getVar("KERNEL_IMAGETYPE") + ".buildid"))
     if pkg is None or dep is None:
         bb.fatal("kernel-repro: %s: build-id fingerprint missing (pkgdata: %s, deploy: %s); "
                  "rebuild with: bitbake -c cleansstate %s && bitbake %s"
@@ -192,23 +260,46 @@ python do_kernel_repro_verify () {
 do_kernel_repro_verify[doc] = "Check that the deployed kernel and the packaged vmlinux share one GNU build-id"
 do_kernel_repro_verify[dirs] = "${T}"
 
-# SSTATECREATEFUNCS hook: a group task that really ran because the hash
-# check refused its (found) object replaces that object, which came from
-# another compile (OE-Core never overwrites an existing object). A member that
-# runs for another reason (failed setscene, unavailable hard dependency) keeps
-# the object matching its restored siblings.
+# SSTATEPOSTCREATEFUNCS hook of a kernel's sstate tasks: when the hash
+# check refused this object (made by another compile) and marked it stale,
+# OE-Core's create step kept it (it never overwrites); write the fresh one
+# beside it and rename it into place (the .sig too, when signing), so a
+# build sharing the cache sees the old object or the new one, never none.
+# Best effort, as OE-Core's own cache writes: a read-only or foreign cache
+# gets a warning, not a failed kernel task.
 python kernel_repro_sstate_replace_stale () {
     import os
-    import kernelrepro.sstategroup
-    task = "do_" + (d.getVar("BB_CURRENTTASK") or "")
-    tid = (d.getVar("BB_FILENAME") or "") + ":" + task
-    if not kernelrepro.sstategroup.was_dropped(d.getVar("KERNEL_REPRO_SSTATE_DROPPED"), tid):
-        return
+    import kernelrepro.sstategroup as sg
     pkg = d.getVar("SSTATE_PKG")
-    for path in (pkg, pkg + ".sig"):
-        if os.path.lexists(path):
-            bb.note("kernel-repro: replacing sstate object %s made by another compile" % path)
-            os.unlink(path)
+    if not sg.is_marked_stale(pkg):
+        return
+    tmp = os.path.join(os.path.dirname(pkg), ".kernel-repro-%d-%s" % (os.getpid(), os.path.basename(pkg)))
+    try:
+        if os.path.exists(pkg):
+            d.setVar("SSTATE_PKG", tmp)
+            try:
+                bb.build.exec_func("sstate_create_and_sign_package", d, (d.getVar("SSTATE_BUILDDIR"),))
+            finally:
+                d.setVar("SSTATE_PKG", pkg)
+            if not os.path.exists(tmp):
+                bb.warn("kernel-repro: could not create a fresh %s; the stale one stays marked" % pkg)
+                return
+            os.replace(tmp, pkg)
+            if os.path.exists(tmp + ".sig"):
+                os.replace(tmp + ".sig", pkg + ".sig")
+            bb.note("kernel-repro: replaced sstate object %s (it came from another compile)" % pkg)
+        err = sg.clear_stale(pkg)
+        if err:
+            bb.warn("kernel-repro: cannot remove the stale mark %s" % err)
+    except OSError as e:
+        bb.warn("kernel-repro: cannot replace the stale sstate object %s: %s" % (pkg, e))
+    finally:
+        for p in (tmp, tmp + ".sig"):
+            if os.path.lexists(p):
+                try:
+                    os.unlink(p)
+                except OSError:
+                    pass
 }
 
 # --- images: the kernel in the rootfs vs pkgdata (and deploy) --------------
@@ -224,7 +315,7 @@ python kernel_repro_rootfs_check () {
     pn = (d.getVar("PREFERRED_PROVIDER_virtual/kernel") or "").strip()
     if not pn:
         return
-    pkg = fp.read_record(fp.pkgdata_path(d.getVar("PKGDATA_DIR"), pn))
+    pkg = kernel_repro_read_record(d, fp.pkgdata_path(d.getVar("PKGDATA_DIR"), pn))
     if pkg is None:
         return  # the kernel was not built with kernel-repro-sstate
     ids = [("pkgdata", pkg["build_id"])]
@@ -237,11 +328,8 @@ python kernel_repro_rootfs_check () {
                 ids.append(("rootfs " + path[len(rootfs):], fp.read_build_id(path)))
             except KernelReproError as e:
                 bb.warn("kernel-repro: cannot read the build-id of %s: %s" % (path, e))
-    dep = fp.read_record(d.expand("${DEPLOY_DIR_IMAGE}/${KERNEL_IMAGETYPE}.buildid"))
-    # The deploy of this build may not have happened yet; compare it only
-    # when it was made from the same compile inputs as pkgdata.
-    if dep is not None and dep.get("source") == pkg.get("source"):
-        ids.append(("deploy", dep["build_id"]))
+    # deploy vs pkgdata: do_kernel_repro_verify, which the image's do_build
+    # depends on (the deploy of this build may not have happened yet here)
     try:
         fp.check_pair(pn, ids, d.getVar("PN"))
     except fp.FingerprintMismatch as e:

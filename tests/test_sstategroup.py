@@ -282,50 +282,136 @@ def test_format_dropped_names_tasks():
     assert "do_package_write_rpm" in msg and "because do_deploy of the same kernel group is missing" in msg
 
 
-def test_record_dropped_and_was_dropped(tmp_path):
-    path = str(tmp_path / "tmp" / "kernel-repro-sstate-dropped")
-    assert not sg.was_dropped(path, LY + ":do_package_write_rpm")
+def _objects(tmp_path, tids_present):
+    """Real files standing for local sstate objects; -> local_path callable."""
+    paths = {}
+    for tid in sorted(tids_present):
+        p = tmp_path / ("obj-%d.tar.zst" % len(paths))
+        p.write_bytes(b"x")
+        paths[tid] = str(p)
+    return paths, (lambda tid, data: paths.get(tid))
+
+
+def test_dropped_group_marks_its_found_local_objects_stale(tmp_path):
+    """deploy missing: the found members are refused and marked stale in the
+    cache, so a later or concurrent build takes them as missing too."""
     known = all_tids()
-    siggen = make_siggen(known, KERNELS)
     present = known - {LY + ":do_deploy"}
+    paths, local = _objects(tmp_path, present)
 
     def orig(sq_data, d, **kw):
         return {t for t in sq_data["hash"] if t in present}
 
-    # setscene start (summary=True) truncates, then records the dropped found tids
-    sg.record_dropped(path, {RT: ([RT + ":do_deploy"], [RT + ":do_package"])})
-    sg.checkhashes_with_groups(orig, sq(known), FakeD(), siggen, summary=True, record=path)
-    assert sg.was_dropped(path, LY + ":do_package_write_rpm")
-    assert not sg.was_dropped(path, LY + ":do_deploy")  # missing, nothing to replace
-    assert not sg.was_dropped(path, RT + ":do_package")  # from an earlier build: gone
-    # a later subset query appends
-    siggen2 = make_siggen(known, KERNELS)
-    present2 = known - {RT + ":do_packagedata"}
-
-    def orig2(sq_data, d, **kw):
-        return {t for t in sq_data["hash"] if t in present2}
-
-    sg.checkhashes_with_groups(orig2, sq({RT + ":do_package"}), FakeD(), siggen2,
-                               summary=False, record=path)
-    assert sg.was_dropped(path, RT + ":do_package")
-    assert sg.was_dropped(path, LY + ":do_package_write_rpm")
+    got = sg.checkhashes_with_groups(orig, sq(known), FakeD(), make_siggen(known, KERNELS),
+                                     local_path=local)
+    assert not (got & group_of(LY))
+    for tid in group_of(LY) - {LY + ":do_deploy"}:
+        assert sg.is_marked_stale(paths[tid]), tid
+    for tid in present - group_of(LY):
+        assert not sg.is_marked_stale(paths[tid]), tid
 
 
-def test_record_truncated_when_no_kernel_in_first_query(tmp_path):
-    path = str(tmp_path / "dropped")
-    sg.record_dropped(path, {LY: ([LY + ":do_deploy"], [LY + ":do_package"])})
-    known = tids(BUSY, SETSCENE)
-    sg.checkhashes_with_groups(lambda sq_data, d, **kw: set(sq_data["hash"]), sq(known), FakeD(),
-                               make_siggen(known, KERNELS), summary=True, record=path)
-    assert not sg.was_dropped(path, LY + ":do_package")
+def test_stale_mark_makes_a_complete_group_partial(tmp_path):
+    """An interrupted rebuild: every member present again, one still marked
+    (its task never ran to replace it) -> not restored, rebuilt."""
+    known = all_tids()
+    paths, local = _objects(tmp_path, known)
+    sg.mark_stale(paths[LY + ":do_deploy"])
+
+    def orig(sq_data, d, **kw):
+        return {t for t in sq_data["hash"] if t in known}
+
+    got = sg.checkhashes_with_groups(orig, sq(known), FakeD(), make_siggen(known, KERNELS),
+                                     local_path=local)
+    assert not (got & group_of(LY))
+    assert group_of(RT) <= got
+    # without the mark the same cache restores the group whole
+    sg.clear_stale(paths[LY + ":do_deploy"])
+    for tid in group_of(LY):
+        sg.clear_stale(paths[tid])
+    got = sg.checkhashes_with_groups(orig, sq(known), FakeD(), make_siggen(known, KERNELS),
+                                     local_path=local)
+    assert group_of(LY) <= got
 
 
-def test_class_default_group_is_the_library_default():
-    """KERNEL_REPRO_SSTATE_GROUP in the bbclass and DEFAULT_GROUP (where the
-    choice is explained) are one list."""
+def test_stale_sibling_outside_the_query_counts_as_missing(tmp_path):
+    """BitBake asks about a subset; the sibling looked up is marked stale."""
+    known = all_tids()
+    paths, local = _objects(tmp_path, known)
+    sg.mark_stale(paths[LY + ":do_deploy"])
+
+    def orig(sq_data, d, **kw):
+        return {t for t in sq_data["hash"] if t in known}
+
+    query = {LY + ":do_package_write_rpm"}
+    got = sg.checkhashes_with_groups(orig, sq(query), FakeD(), make_siggen(known, KERNELS),
+                                     local_path=local)
+    assert got == set()
+
+
+def test_mark_stale_on_an_unwritable_cache_is_reported_not_raised(tmp_path):
+    known = all_tids()
+    present = known - {LY + ":do_deploy"}
+    notes = []
+
+    def orig(sq_data, d, **kw):
+        return {t for t in sq_data["hash"] if t in present}
+
+    # an object whose mark cannot be created (ENAMETOOLONG stands for
+    # EROFS/EPERM here: root ignores permission bits)
+    obj = tmp_path / ("p" * 240 + ".tar.zst")
+    obj.write_bytes(b"x")
+    got = sg.checkhashes_with_groups(
+        orig, sq(known), FakeD(), make_siggen(known, KERNELS), log=notes.append,
+        local_path=lambda tid, data: (str(obj) if tid == LY + ":do_package" else None))
+    assert not (got & group_of(LY))
+    assert any("cannot mark a refused sstate object stale" in n for n in notes), notes
+    assert sg.clear_stale(str(tmp_path / "none.tar.zst")) is None  # nothing to clear
+
+
+def _class_text():
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                         "classes", "kernel-repro-sstate.bbclass")
     with open(path) as f:
-        m = re.search(r'^KERNEL_REPRO_SSTATE_GROUP \?\?= "([^"]*)"', f.read(), re.M)
-    assert m, "KERNEL_REPRO_SSTATE_GROUP default missing from the bbclass"
-    assert tuple(m.group(1).split()) == sg.DEFAULT_GROUP
+        return f.read()
+
+
+def _class_assignment(name, op):
+    m = re.search(r'^%s %s "([^"]*)"' % (re.escape(name), re.escape(op)), _class_text(), re.M)
+    assert m, "%s %s ... missing from the bbclass" % (name, op)
+    return m.group(1)
+
+
+def test_class_default_group_is_the_library_default():
+    """KERNEL_REPRO_SSTATE_GROUP_DEFAULT in the bbclass and DEFAULT_GROUP
+    (where the choice is explained) are one list."""
+    value = _class_assignment("KERNEL_REPRO_SSTATE_GROUP_DEFAULT", "=")
+    assert tuple(value.split()) == sg.DEFAULT_GROUP
+
+
+@pytest.mark.parametrize("user, expect_extra, expect_gone", [
+    # local.conf / machine conf, parsed before the INHERIT-ed class
+    ([("+=", "do_deploy_fitimage")], {"do_deploy_fitimage"}, set()),
+    ([(":append", " do_deploy_fitimage")], {"do_deploy_fitimage"}, set()),
+    ([(":remove", "do_create_spdx")], set(), {"do_create_spdx"}),
+    ([], set(), set()),
+])
+def test_group_extended_before_the_class_keeps_the_default(user, expect_extra, expect_gone):
+    """A `+=` in local.conf runs before the class's `??=`: with a plain
+    default it would leave a group of only the added task (deploy and package
+    silently unprotected). The class's statements, applied to a real BitBake
+    datastore after the user's, keep the default and add (or remove)."""
+    data_smart = pytest.importorskip("bb.data_smart", reason="needs bitbake-setup's bb package")
+    d = data_smart.DataSmart()
+    var = "KERNEL_REPRO_SSTATE_GROUP"
+    for op, value in user:
+        if op == "+=":
+            d.setVar(var, ((d.getVar(var, False) or "") + " " + value))
+        else:
+            d.setVar(var + op, value)
+    # the class, in its order: _DEFAULT =, ??=, :prepend
+    d.setVar(var + "_DEFAULT", _class_assignment(var + "_DEFAULT", "="))
+    d.setVarFlag(var, "_defaultval", _class_assignment(var, "??="))
+    d.setVar(var + ":prepend", _class_assignment(var + ":prepend", "="))
+    group = sg.parse_group(d.getVar(var))
+    assert group == (set(sg.DEFAULT_GROUP) | expect_extra) - expect_gone

@@ -39,8 +39,10 @@ __all__ = [
     "decide",
     "Decision",
     "checkhashes_with_groups",
-    "record_dropped",
-    "was_dropped",
+    "STALE_SUFFIX",
+    "is_marked_stale",
+    "mark_stale",
+    "clear_stale",
 ]
 
 #: The tasks of a kernel recipe whose sstate objects carry the compiled
@@ -241,47 +243,54 @@ class _KnownTids(object):
         return tid in self._taskhash
 
 
-def record_dropped(path, dropped, fresh=False):
-    """Append the found-but-dropped tids of ``dropped`` (Decision.dropped) to ``path``.
-
-    The class's SSTATECREATEFUNCS hook replaces an existing local object
-    only for these tids: a group member that really runs for another reason
-    (a failed setscene, an unavailable hard dependency) keeps the object
-    that matches its restored siblings. ``fresh`` truncates the file (the
-    first query of a build).
-    """
-    lines = [tid for _mcfn, (_missing, hit) in sorted(dropped.items()) for tid in hit]
-    if not lines and not fresh:
-        return
-    dirname = os.path.dirname(path)
-    if dirname:
-        os.makedirs(dirname, exist_ok=True)
-    with open(path, "w" if fresh else "a") as f:
-        for tid in lines:
-            f.write(tid + "\n")
+#: A refused local object gets an empty file of this name beside it. Every
+#: build sharing the SSTATE_DIR then takes the object as missing (so an
+#: interrupted rebuild leaves a missing member, never a complete-looking
+#: mixed group), until the task that really runs replaces the object
+#: atomically and removes the mark (the class's SSTATEPOSTCREATEFUNCS hook).
+STALE_SUFFIX = ".kernel-repro-stale"
 
 
-def was_dropped(path, tid):
-    """Whether ``tid`` was recorded by ``record_dropped`` in this build."""
+def is_marked_stale(obj):
+    return os.path.lexists(obj + STALE_SUFFIX)
+
+
+def mark_stale(obj):
+    """Mark sstate object ``obj`` stale; None, or the OSError text (best effort:
+    a read-only or foreign cache is left as it is, as OE-Core does)."""
     try:
-        with open(path) as f:
-            return any(line.rstrip("\n") == tid for line in f)
+        with open(obj + STALE_SUFFIX, "a"):
+            pass
+    except OSError as e:
+        return "%s: %s" % (obj + STALE_SUFFIX, e.strerror or e)
+    return None
+
+
+def clear_stale(obj):
+    try:
+        os.unlink(obj + STALE_SUFFIX)
     except FileNotFoundError:
-        return False
+        pass
+    except OSError as e:
+        return "%s: %s" % (obj + STALE_SUFFIX, e.strerror or e)
+    return None
 
 
 def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcount=0,
-                            summary=True, log=None, record=None, **kwargs):
+                            summary=True, log=None, local_path=None, **kwargs):
     """Call ``orig`` (OE-Core's sstate_checkhashes), then drop partial groups.
 
-    orig    -- the wrapped hash check function, same signature
-    sq_data -- BitBake's dict of 'hash', 'hashfn', 'unihash' keyed by tid
-    d       -- the datastore (reads KERNEL_REPRO_SSTATE_GROUP,
-               PREFERRED_PROVIDER_virtual/kernel)
-    siggen  -- bb.parse.siggen: its taskhash/unihash dicts hold the hashes of
-               all tasks of the build, not only the queried ones
-    log     -- callable(str) for the one-line note per dropped group
-    record  -- path of the file ``record_dropped`` writes, or None
+    orig       -- the wrapped hash check function, same signature
+    sq_data    -- BitBake's dict of 'hash', 'hashfn', 'unihash' keyed by tid
+    d          -- the datastore (reads KERNEL_REPRO_SSTATE_GROUP,
+                  PREFERRED_PROVIDER_virtual/kernel)
+    siggen     -- bb.parse.siggen: its taskhash/unihash dicts hold the hashes
+                  of all tasks of the build, not only the queried ones
+    log        -- callable(str) for the one-line note per dropped group
+    local_path -- callable(tid, sq_data) -> the path of tid's object in the
+                  local SSTATE_DIR (or None): a local group object marked
+                  stale counts as missing, and the found local objects of a
+                  dropped group are marked stale (``mark_stale``)
     """
     found = orig(sq_data, d, siginfo=siginfo, currentcount=currentcount,
                  summary=summary, **kwargs)
@@ -299,13 +308,27 @@ def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcoun
         found = set(found)
     index = group_index(queried, group, is_kernel)
     if not index:
-        if record and summary:
-            record_dropped(record, {}, fresh=True)
         return found
+
+    def without_stale(tids, data):
+        if local_path is None:
+            return tids
+        stale = set()
+        for tid in tids:
+            path = local_path(tid, data)
+            if path and is_marked_stale(path) and os.path.exists(path):
+                stale.add(tid)
+        return tids - stale if stale else tids
+
+    group_tids = set().union(*index.values())
+    found_group = without_stale(found & group_tids, sq_data)
+    if found_group != (found & group_tids):
+        found = (found - group_tids) | found_group
+
     todo = plan_sibling_lookup(queried, found, group, is_kernel, known, index)
     sibling_found = set()
+    sub = {"hash": {}, "hashfn": {}, "unihash": {}}
     if todo:
-        sub = {"hash": {}, "hashfn": {}, "unihash": {}}
         hashfn_of = {}
         for tid in queried:
             hashfn_of.setdefault(tid.rpartition(":")[0], sq_data["hashfn"][tid])
@@ -317,15 +340,28 @@ def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcoun
             sub["hash"][tid], sub["unihash"][tid] = hashes
             sub["hashfn"][tid] = hashfn
         if sub["hash"]:
-            sibling_found = set(orig(sub, d, siginfo=False, currentcount=0,
-                                     summary=False, **kwargs))
+            sibling_found = without_stale(set(orig(sub, d, siginfo=False, currentcount=0,
+                                                   summary=False, **kwargs)), sub)
 
     decision = decide(queried, found, group, is_kernel, known, sibling_found, index)
-    if record:
-        record_dropped(record, decision.dropped, fresh=summary)
+    marked = []
+    problems = []
+    if local_path is not None:
+        for _mcfn, (_missing, hit) in sorted(decision.dropped.items()):
+            for tid in hit:
+                path = local_path(tid, sq_data)
+                if path and os.path.exists(path):
+                    err = mark_stale(path)
+                    if err:
+                        problems.append(err)
+                    else:
+                        marked.append(path)
     if log is not None:
         for mcfn, (missing, dropped) in sorted(decision.dropped.items()):
             log(format_dropped(mcfn, missing, dropped))
+        for err in problems:
+            log("kernel-repro: cannot mark a refused sstate object stale (%s); "
+                "it is replaced when its task has run, if the cache is writable" % err)
     return decision.found
 
 

@@ -16,7 +16,6 @@ KR_T2_RESULT ??= ""
 python do_kr_t2_exercise () {
     import json, logging, os, shutil
     import kernelrepro.fingerprint as fp
-    import kernelrepro.sstategroup as sg
 
     with open(d.getVar("KR_T2_PLAN")) as f:
         plan = json.load(f)
@@ -70,9 +69,6 @@ python do_kr_t2_exercise () {
         for rel, (bid_from, source) in sc.get("records", {}).items():
             fp.write_record(os.path.join(work, rel), fp.read_build_id(bid_from),
                             l.getVar("PN"), source=source)
-        if sc.get("dropped") is not None:
-            sg.record_dropped(l.getVar("KERNEL_REPRO_SSTATE_DROPPED"),
-                              {"x": ([], sc["dropped"])}, fresh=True)
         steps = []
         for func in sc["steps"]:
             # Expected errors are captured here, not forwarded: the UI
