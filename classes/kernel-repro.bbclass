@@ -38,9 +38,9 @@ KERNEL_REPRO_DEBUG_PREFIX[doc] = "Prefix replacing build paths in debug info whe
 # Default severities of the QA checks, applied to kernel recipes only. A check
 # the user already put in ERROR_QA or WARN_QA keeps the user's severity; to
 # silence one for a recipe use INSANE_SKIP:<pn> += "<check>".
-KERNEL_REPRO_ERROR_QA ??= "kernel-repro-module-sig-key kernel-repro-randstruct kernel-repro-latent-entropy kernel-repro-pahole"
+KERNEL_REPRO_ERROR_QA ??= "kernel-repro-module-sig-key kernel-repro-randstruct kernel-repro-latent-entropy kernel-repro-pahole kernel-repro-timestamps"
 KERNEL_REPRO_ERROR_QA[doc] = "kernel-repro QA checks that fail a kernel build unless listed in WARN_QA."
-KERNEL_REPRO_WARN_QA ??= "kernel-repro-module-sig-ecdsa kernel-repro-localversion-auto kernel-repro-timestamps"
+KERNEL_REPRO_WARN_QA ??= "kernel-repro-module-sig-ecdsa kernel-repro-localversion-auto"
 KERNEL_REPRO_WARN_QA[doc] = "kernel-repro QA checks that warn unless listed in ERROR_QA."
 
 # Part 2: one sstate group for the kernel's binary-carrying tasks and the
@@ -52,7 +52,7 @@ python kernel_repro_task_prefunc() {
     kernelrepro.bbadapter.task_prefunc(d)
 }
 # Exactly kernelrepro.bbadapter.TASK_VARDEPS (tests/test_bbadapter.py checks).
-kernel_repro_task_prefunc[vardeps] = "KERNEL_REPRO_MODULE_SIG_KEY KERNEL_REPRO_PAHOLE_MODE KERNEL_REPRO_DEBUG_PREFIX KERNEL_REPRO_WRAPPER_SHA256 KERNEL_DEBUG_TIMESTAMPS KBUILD_BUILD_USER KBUILD_BUILD_HOST KBUILD_BUILD_VERSION REPRODUCIBLE_TIMESTAMP_ROOTFS"
+kernel_repro_task_prefunc[vardeps] = "KERNEL_REPRO_PAHOLE_MODE KERNEL_REPRO_DEBUG_PREFIX KERNEL_REPRO_WRAPPER_SHA256 KERNEL_REPRO_LIB_SHA256 KERNEL_DEBUG_TIMESTAMPS KBUILD_BUILD_USER KBUILD_BUILD_HOST KBUILD_BUILD_VERSION REPRODUCIBLE_TIMESTAMP_ROOTFS KCFLAGS KAFLAGS"
 
 python __anonymous() {
     import kernelrepro.bbadapter

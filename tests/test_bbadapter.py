@@ -347,3 +347,31 @@ def test_compile_prefunc_missing_key_file_is_fatal(tmp_path):
     with pytest.raises(Exception) as e:
         bbadapter.task_prefunc(d, qa=FakeQA())
     assert "nope.pem" in str(e.value) or e.type.__name__ == "BBHandledException"
+
+
+def test_lib_checksum_follows_the_task_time_modules(tmp_path):
+    """KERNEL_REPRO_LIB_SHA256 (in the kernel tasks' signatures) changes when
+    any module that decides a kernel task's output changes, so builders on
+    different layer versions never share one sstate name."""
+    import shutil
+    lib = os.path.dirname(bbadapter.__file__)
+    root = tmp_path / "kernelrepro"
+    shutil.copytree(lib, root, ignore=shutil.ignore_patterns("__pycache__"))
+    base = bbadapter.lib_sha256(root=str(root))
+    assert base == bbadapter.lib_sha256()
+    for name in bbadapter.SIGNATURE_MODULES:
+        path = root / name
+        original = path.read_bytes()
+        path.write_bytes(original + b"\n# changed\n")
+        assert bbadapter.lib_sha256(root=str(root)) != base, name
+        path.write_bytes(original)
+    # a module outside the task path (the CLI) does not rebuild kernels
+    (root / "cli.py").write_bytes(b"# changed\n")
+    assert bbadapter.lib_sha256(root=str(root)) == base
+
+
+def test_setup_recipe_sets_the_lib_checksum():
+    d = datastore()
+    assert bbadapter.setup_recipe(d)
+    assert d.getVar("KERNEL_REPRO_LIB_SHA256") == bbadapter.lib_sha256()
+    assert "KERNEL_REPRO_LIB_SHA256" in bbadapter.TASK_VARDEPS

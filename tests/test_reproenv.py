@@ -280,3 +280,12 @@ def test_env_shell_output_is_sourceable(tmp_path):
     r = subprocess.run(["sh", "-c", text + 'printf "%s" "$KBUILD_BUILD_TIMESTAMP"'],
                        stdout=subprocess.PIPE, text=True, check=True)
     assert r.stdout == "Thu Jan  1 00:00:00 UTC 1970"
+
+
+def test_user_kaflags_are_kept_beside_the_prefix_maps():
+    """A user's KAFLAGS are not overwritten by the exported prefix maps."""
+    v = reproenv.make_variables(1700000000, paths=["/build/linux"], extra_kaflags="-Wa,--noexecstack",
+                                extra_kcflags="-O2")
+    assert "-Wa,--noexecstack" in v["KAFLAGS"].split() and "-ffile-prefix-map=/build/linux=" in v["KAFLAGS"]
+    assert v["KCFLAGS"].split()[-1] == "-O2"
+    assert reproenv.make_variables(1700000000, extra_kaflags="-g")["KAFLAGS"] == "-g"

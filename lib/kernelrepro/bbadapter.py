@@ -55,18 +55,31 @@ PREFUNC = "kernel_repro_task_prefunc"
 #: classes/kernel-repro.bbclass lists exactly these in
 #: ``kernel_repro_task_prefunc[vardeps]`` (a tier-1 test compares the two).
 #: Not listed on purpose: SOURCE_DATE_EPOCH (in BB_HASHEXCLUDE_COMMON), paths
-#: under WORKDIR, ERROR_QA/WARN_QA (a severity change must not rebuild a kernel).
+#: under WORKDIR, ERROR_QA/WARN_QA (a severity change must not rebuild a kernel),
+#: KERNEL_REPRO_MODULE_SIG_KEY (its content is in do_compile's file-checksums,
+#: which carry no path: hosts keeping the key in different places share sstate).
 TASK_VARDEPS = (
-    "KERNEL_REPRO_MODULE_SIG_KEY",
     "KERNEL_REPRO_PAHOLE_MODE",
     "KERNEL_REPRO_DEBUG_PREFIX",
     "KERNEL_REPRO_WRAPPER_SHA256",
+    "KERNEL_REPRO_LIB_SHA256",
     "KERNEL_DEBUG_TIMESTAMPS",
     "KBUILD_BUILD_USER",
     "KBUILD_BUILD_HOST",
     "KBUILD_BUILD_VERSION",
     "REPRODUCIBLE_TIMESTAMP_ROOTFS",
+    "KCFLAGS",
+    "KAFLAGS",
 )
+
+#: The modules whose code decides what a kernel task produces (environment,
+#: QA, fingerprint records). Their checksum is KERNEL_REPRO_LIB_SHA256, part
+#: of the kernel tasks' signatures: builders on different versions of this
+#: layer must not share one sstate name for different kernels. (BitBake
+#: tracks the source of functions called from recipe python only for
+#: modules listed in BBIMPORTS, and not their callees' callees.)
+SIGNATURE_MODULES = ("bbadapter.py", "reproenv.py", "kconfigqa.py", "fingerprint.py",
+                     os.path.join("data", "bin", "pahole"))
 
 #: Where the user's module signing key is installed in ${B}; CONFIG_MODULE_SIG_KEY
 #: is pointed at this *relative* name (relative to the object tree, as kbuild
@@ -91,6 +104,18 @@ def is_kernel_recipe(d):
 def wrapper_sha256(path=None):
     with open(path or reproenv.pahole_wrapper_path(), "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
+
+
+def lib_sha256(modules=SIGNATURE_MODULES, root=None):
+    """One checksum over the task-time modules of kernelrepro (names + bytes)."""
+    here = root or os.path.dirname(os.path.abspath(__file__))
+    h = hashlib.sha256()
+    for name in modules:
+        with open(os.path.join(here, name), "rb") as f:
+            data = f.read()
+        h.update(b"%s\0%d\0" % (name.encode(), len(data)))
+        h.update(data)
+    return h.hexdigest()
 
 
 def _words(d, var):
@@ -120,6 +145,7 @@ def setup_recipe(d):
                 d.appendVar(qa_var, " " + check)
                 listed.add(check)
     d.setVar("KERNEL_REPRO_WRAPPER_SHA256", wrapper_sha256())
+    d.setVar("KERNEL_REPRO_LIB_SHA256", lib_sha256())
     key = (d.getVar("KERNEL_REPRO_MODULE_SIG_KEY") or "").strip()
     if key:
         d.appendVarFlag("do_compile", "file-checksums", " %s:True" % key)
@@ -167,7 +193,7 @@ def task_variables(d, pahole=None, pahole_version=None):
         build_version=d.getVar("KBUILD_BUILD_VERSION") or "1",
         prefix=d.getVar("KERNEL_REPRO_DEBUG_PREFIX") or reproenv.DEFAULT_PREFIX,
         pahole=pahole, pahole_version=pahole_version,
-        extra_kcflags=d.getVar("KCFLAGS") or "")
+        extra_kcflags=d.getVar("KCFLAGS") or "", extra_kaflags=d.getVar("KAFLAGS") or "")
     if debug_ts:
         # The user asked for real timestamps (kernel.bbclass:375-378); the QA
         # check kernel-repro-timestamps says so, the environment does not lie.

@@ -75,7 +75,7 @@ CHECKS = collections.OrderedDict([
     ("kernel-repro-latent-entropy", ("error", "latent_entropy GCC plugin seeds from /dev/urandom")),
     ("kernel-repro-localversion-auto", ("warn", "release string depends on the git state of the tree")),
     ("kernel-repro-pahole", ("error", "BTF is on but the pahole used could not be identified")),
-    ("kernel-repro-timestamps", ("warn", "KERNEL_DEBUG_TIMESTAMPS puts the build time into the kernel")),
+    ("kernel-repro-timestamps", ("error", "KERNEL_DEBUG_TIMESTAMPS puts the build time into the kernel")),
 ])
 
 DEFAULT_SIGNING_KEY = "certs/signing_key.pem"
@@ -174,7 +174,9 @@ def check_config(text, module_sig_key_supplied=False, pahole_version=None,
         found.append(Finding(
             "kernel-repro-timestamps", "KERNEL_DEBUG_TIMESTAMPS",
             "KERNEL_DEBUG_TIMESTAMPS = \"1\" makes OE-Core's kernel_do_compile put the "
-            "current date into KBUILD_BUILD_TIMESTAMP",
+            "current date into KBUILD_BUILD_TIMESTAMP; every later make (do_compile_kernelmodules) "
+            "then relinks vmlinux with a new date, so even one build packages a vmlinux whose "
+            "build-id differs from the deployed image's",
             "remove KERNEL_DEBUG_TIMESTAMPS = \"1\""))
     order = list(CHECKS)
     found.sort(key=lambda f: order.index(f.check))

@@ -115,7 +115,7 @@ def pahole_wrapper_path():
 
 def make_variables(source_date_epoch, paths=(), user=DEFAULT_USER, host=DEFAULT_HOST,
                    build_version="1", prefix=DEFAULT_PREFIX, pahole=None,
-                   pahole_version=None, extra_kcflags=""):
+                   pahole_version=None, extra_kcflags="", extra_kaflags=""):
     """The make variables / environment for a reproducible kernel build.
 
     ``paths``: absolute source and build directories to hide from DWARF.
@@ -128,6 +128,7 @@ def make_variables(source_date_epoch, paths=(), user=DEFAULT_USER, host=DEFAULT_
     """
     flags = " ".join(prefix_map_flags(paths, prefix))
     kcflags = " ".join(x for x in (flags, extra_kcflags) if x)
+    kaflags = " ".join(x for x in (flags, extra_kaflags) if x)
     out = {
         "KBUILD_BUILD_TIMESTAMP": kbuild_timestamp(source_date_epoch),
         "KBUILD_BUILD_USER": user,
@@ -137,8 +138,8 @@ def make_variables(source_date_epoch, paths=(), user=DEFAULT_USER, host=DEFAULT_
     }
     if kcflags:
         out["KCFLAGS"] = kcflags
-    if flags:
-        out["KAFLAGS"] = flags
+    if kaflags:
+        out["KAFLAGS"] = kaflags
     mode = pahole_mode(pahole_version) if pahole else PAHOLE_NONE
     if mode != PAHOLE_NONE:
         out["PAHOLE"] = pahole_wrapper_path()
