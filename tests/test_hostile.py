@@ -185,3 +185,154 @@ def test_notes_inside_embedded_elfs_are_skipped_cheaply(tmp_path):
     p.write_bytes(gzip.compress(bytes(data), 9))
     r = run_bounded("buildid", p, timeout=20)
     assert r.returncode == 0 and r.stdout.split()[0] == BID.hex(), r
+
+
+# ===================================================================== 3. every member, every checksum
+
+def _compress(argv, data, tmp_path, name):
+    src = tmp_path / (name + ".in")
+    src.write_bytes(data)
+    r = subprocess.run(argv + [str(src)], stdout=subprocess.PIPE, check=True)
+    src.unlink()
+    return r.stdout
+
+
+# second argument: argv to compress a file to stdout
+MULTI = [("gzip", ["gzip", "-c", "-n"]), ("xz", ["xz", "-c", "-1"]), ("bzip2", ["bzip2", "-c"]),
+         ("lz4", ["lz4", "-q", "-c", "-z"]), ("zstd", ["zstd", "-q", "-c"])]
+
+
+@pytest.mark.parametrize("name,argv", MULTI, ids=[m[0] for m in MULTI])
+def test_concatenated_members_are_all_read(tmp_path, name, argv):
+    """`cat a.gz b.gz` (pbzip2 output, xz/lz4/zstd concatenations): every member.
+
+    Before: only the first member was read; buildid said "no GNU build-id
+    note" (it is in the second) and extract wrote half the data, exit 0.
+    """
+    first = ARM64_HEAD + os.urandom(100000)
+    second = os.urandom(100000) + note() + b"\0" * 64
+    p = tmp_path / ("Image." + name)
+    p.write_bytes(_compress(argv, first, tmp_path, "a") + _compress(argv, second, tmp_path, "b"))
+    r = run_bounded("buildid", p)
+    assert r.returncode == 0 and r.stdout.split()[0] == BID.hex(), r
+    out = tmp_path / "out"
+    r = run_bounded("extract", p, "-o", out)
+    assert r.returncode == 0, r
+    assert out.read_bytes() == first + second
+
+
+def test_xz_stream_padding_between_streams(tmp_path):
+    first, second = ARM64_HEAD + os.urandom(5000), os.urandom(5000) + note()
+    p = tmp_path / "Image.xz"
+    p.write_bytes(_compress(["xz", "-c"], first, tmp_path, "a") + b"\0" * 8 +
+                  _compress(["xz", "-c"], second, tmp_path, "b") + b"\0" * 4)
+    out = tmp_path / "out"
+    r = run_bounded("extract", p, "-o", out)
+    assert r.returncode == 0 and out.read_bytes() == first + second, r
+
+
+def test_corrupt_second_member_is_an_error(tmp_path):
+    first = ARM64_HEAD + os.urandom(5000)
+    a = _compress(["gzip", "-c"], first, tmp_path, "a")
+    b = bytearray(_compress(["gzip", "-c"], os.urandom(5000) + note(), tmp_path, "b"))
+    b[len(b) // 2] ^= 0xff
+    p = tmp_path / "Image.gz"
+    p.write_bytes(a + bytes(b))
+    assert_error(run_bounded("extract", p, "-o", tmp_path / "out"), "corrupt gzip", str(p))
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_legacy_lz4_block_size_is_not_end_of_stream(tmp_path):
+    """A bad block size after the first block is corruption, not the end.
+
+    Before: taken as the end of the stream; extract wrote the first 8 MiB
+    block only and exited 0.
+    """
+    data = ARM64_HEAD + os.urandom(9 << 20) + note()
+    comp = bytearray(_compress(["lz4", "-q", "-l", "-c"], data, tmp_path, "a"))
+    (size1,) = struct.unpack_from("<I", comp, 4)
+    second = 8 + size1
+    struct.pack_into("<I", comp, second, 0xfffffff0)
+    p = tmp_path / "Image.lz4"
+    p.write_bytes(bytes(comp))
+    assert_error(run_bounded("extract", p, "-o", tmp_path / "out"), "corrupt legacy lz4", str(p))
+    assert not (tmp_path / "out").exists()
+
+
+def test_legacy_lz4_trailer_and_padding_still_end_the_stream(tmp_path):
+    data = ARM64_HEAD + os.urandom(300000) + note()
+    comp = _compress(["lz4", "-q", "-l", "-c"], data, tmp_path, "a")
+    for tail in (struct.pack("<I", len(data)), struct.pack("<I", len(data)) + b"\0" * 4096,
+                 struct.pack("<I", 12) + b"\0" * 64, b"\0" * 16):
+        p = tmp_path / "Image.lz4"
+        p.write_bytes(comp + tail)
+        out = tmp_path / "out"
+        r = run_bounded("extract", "--force", p, "-o", out)
+        assert r.returncode == 0 and out.read_bytes() == data, (tail, r)
+
+
+def test_lzop_checksums_are_verified(tmp_path):
+    """A byte flipped in a stored lzop block: `lzop -t` fails, and so must we.
+
+    Before: extract copied the corrupt block and exited 0.
+    """
+    data = ARM64_HEAD + os.urandom(200000) + note()
+    comp = bytearray(_compress(["lzop", "-c"], data, tmp_path, "a"))
+    comp[len(comp) // 2] ^= 0x01
+    p = tmp_path / "Image.lzo"
+    p.write_bytes(bytes(comp))
+    assert subprocess.run(["lzop", "-t", str(p)], stderr=subprocess.DEVNULL).returncode != 0
+    assert_error(run_bounded("extract", p, "-o", tmp_path / "out"), "checksum", str(p))
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flags", [[], ["--crc32"], ["-1"], ["-9"]])
+def test_lzop_good_files_still_read(tmp_path, flags):
+    data = ARM64_HEAD + os.urandom(100000) + bytes(100000) + note()
+    p = tmp_path / "Image.lzo"
+    p.write_bytes(_compress(["lzop", "-c"] + flags, data, tmp_path, "a"))
+    out = tmp_path / "out"
+    r = run_bounded("extract", p, "-o", out)
+    assert r.returncode == 0 and out.read_bytes() == data, r
+def _nested(tmp_path, inner_cmd, name, depth=5):
+    p = tmp_path / name
+    head = tmp_path / "head"
+    head.write_bytes(inner_cmd[0])
+    pipeline = "(cat %s; head -c %s /dev/zero) | gzip -1" % (head, inner_cmd[1])
+    pipeline += " | gzip -9" * (depth - 1)
+    with open(p, "wb") as f:
+        subprocess.run(pipeline, shell=True, stdout=f, check=True)
+    return p
+
+
+def test_nested_gzip_five_deep_shares_one_budget(tmp_path):
+    """gzip five deep around 300 MiB of zeros: one --max-size budget for all
+    layers, no layer spooled to disk, stopped at the cap."""
+    p = _nested(tmp_path, (ARM64_HEAD, "300M"), "deep.gz")
+    assert p.stat().st_size < 4096
+    r = run_bounded("buildid", "--max-size", "128M", p, timeout=60, mem_mib=1024)
+    assert_error(r, "limit")
+    assert no_leftovers(tmp_path) == []
+
+
+def test_section_claimed_far_out_in_a_stream(tmp_path):
+    """An ELF in a gzip stream claiming its tables 2 GB out: bounded by --max-size."""
+    p = _nested(tmp_path, (elf64(phoff=0x7e000000, phnum=4, shoff=0x7f000000, shnum=4), "300M"),
+                "far.gz", depth=2)
+    r = run_bounded("buildid", "--max-size", "64M", p, timeout=60, mem_mib=1024)
+    assert_error(r, str(p))
+
+
+def test_nested_layers_share_one_budget(tmp_path):
+    """gzip inside gzip: --max-size caps what all layers produce together.
+
+    Before: each layer had the whole cap (6 layers deep: six times it), so
+    this 2-layer file of 2 x 6 MB passed a 10M cap.
+    """
+    import gzip
+    inner = gzip.compress(ARM64_HEAD + os.urandom(6 << 20) + note(), 1)
+    p = tmp_path / "Image.gz.gz"
+    p.write_bytes(gzip.compress(inner, 1))
+    assert_error(run_bounded("buildid", "--max-size", "10M", p), "limit", str(p))
+    r = run_bounded("buildid", "--max-size", "13M", p)
+    assert r.returncode == 0 and r.stdout.split()[0] == BID.hex(), r

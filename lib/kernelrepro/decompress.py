@@ -3,11 +3,18 @@
 """Bounded, streaming decompression of every format the kernel uses.
 
 ``stream(fileobj, method, limit)`` yields decompressed chunks and never holds
-more than one chunk of output at a time; it raises LimitExceeded as soon as
-the output would pass ``limit`` bytes (a decompression bomb cannot fill
-memory or disk) and FormatError for corrupt input. Trailing bytes after the
-end of the compressed stream (the kernel appends the uncompressed size;
-images are padded) are ignored.
+more than a bounded amount of output at a time; it raises LimitExceeded as
+soon as the output would pass ``limit`` bytes (a decompression bomb cannot
+fill memory or disk) and FormatError for corrupt input. ``limit`` may be a
+Budget shared by every layer of one input, so that nesting compressors does
+not multiply the cap.
+
+Like ``gzip -dc``, ``xz -dc``, ``bzip2 -dc``, ``lz4 -dc`` and ``zstd -dc``,
+every member / stream / frame of a concatenated file is decoded (``cat a.gz
+b.gz``, pbzip2 output), and the checksums a format carries are verified
+(lzop's adler32/crc32 included). Trailing bytes after the last member that
+do not start another one (the kernel appends the uncompressed size; images
+are padded) are ignored.
 
 Formats: gzip, bzip2, xz, lzma (legacy .lzma), zstd, lz4 (frame) and the
 legacy lz4 format the kernel's ``lz4 -l`` produces, lzo (lzop).
@@ -21,11 +28,15 @@ import zlib
 from .errors import FormatError, KernelReproError, LimitExceeded
 
 CHUNK = 1 << 20
+#: Compressed bytes handed to a decoder per call.
+IN_CHUNK = 256 << 10
 
 #: Default cap on decompressed output; override with --max-size or
 #: $KERNEL_REPRO_MAX_SIZE. A full debug vmlinux of a distro kernel can
 #: reach several hundred MiB.
 DEFAULT_LIMIT = 2 << 30
+#: Largest cap accepted (8 EiB would overflow file offsets).
+MAX_LIMIT = 1 << 60
 
 MAGICS = (
     (b"\x1f\x8b\x08", "gzip"),
@@ -61,158 +72,289 @@ def parse_limit(text):
             s = s[:s.index(suffix)]
             mult = m
             break
+    bad = KernelReproError("bad size %r (use e.g. 512M or 2G)" % (text,))
     try:
-        value = int(float(s) * mult)
+        f = float(s)
     except ValueError:
-        raise KernelReproError("bad size %r (use e.g. 512M or 2G)" % (text,))
+        raise bad from None
+    if f != f or f in (float("inf"), float("-inf")):
+        raise bad
+    value = int(f * mult)
     if value <= 0:
         raise KernelReproError("size must be positive, got %r" % (text,))
+    if value > MAX_LIMIT:
+        raise KernelReproError("size %r is too large (at most %dT)" % (text, MAX_LIMIT >> 40))
     return value
 
 
-class _Bounded:
-    """Counts output and enforces the cap."""
+class Budget:
+    """The cap on decompressed output, shared by every layer of one input.
 
-    def __init__(self, limit, method):
+    ``name`` (the input file) prefixes every error raised through it, so a
+    message says which file was corrupt or too large.
+    """
+
+    def __init__(self, limit=DEFAULT_LIMIT, name=None):
         self.limit = limit
         self.total = 0
-        self.method = method
+        self.name = name
 
-    def add(self, n):
+    def add(self, n, method):
         self.total += n
         if self.total > self.limit:
-            raise LimitExceeded(
+            raise LimitExceeded(self.named(
                 "%s data expands beyond the %d-byte limit (decompression bomb or very "
-                "large image; raise it with --max-size)" % (self.method, self.limit))
+                "large image; raise it with --max-size)" % (method, self.limit)))
+
+    def named(self, msg):
+        return "%s: %s" % (self.name, msg) if self.name else msg
+
+    def corrupt(self, msg):
+        return FormatError(self.named(msg))
 
 
-def _stream_obj(f, method, bound, make):
-    """gzip/bzip2/xz/lzma/lz4-frame: objects with decompress(data, max_length).
+_ERRORS = (zlib.error, OSError, lzma.LZMAError, EOFError, RuntimeError, ValueError)
 
-    Output is pulled CHUNK bytes at a time, so a bomb never materialises.
+
+def _read_exact(f, n):
+    """Up to ``n`` bytes; fewer only at the end of the input."""
+    parts, have = [], 0
+    while have < n:
+        b = f.read(n - have)
+        if not b:
+            break
+        parts.append(b)
+        have += len(b)
+    return b"".join(parts)
+
+
+def _next_member(f, rest, magic, skip_zeros=False):
+    """After a member: the input of the next one (starting with ``magic``), or None.
+
+    ``rest`` is what the decoder read past its end. Anything that does not
+    start a new member -- the kernel's appended 4-byte size, zero padding --
+    ends the stream, as it does for the command-line tools. ``skip_zeros``:
+    the format allows padding between members (xz stream padding).
     """
-    d = make()
-    while not d.eof:
-        data = d.unconsumed_tail if hasattr(d, "unconsumed_tail") else b""
-        if not data and getattr(d, "needs_input", True):
-            data = f.read(CHUNK)
-            if not data:
-                raise FormatError("truncated %s data: the stream ends before its end marker" % method)
-        try:
-            out = d.decompress(data, CHUNK)
-        except (zlib.error, OSError, lzma.LZMAError, EOFError, RuntimeError, ValueError) as e:
-            raise FormatError("corrupt %s data: %s" % (method, e))
-        if out:
-            bound.add(len(out))
-            yield out
+    while True:
+        if len(rest) < 8:
+            rest += _read_exact(f, IN_CHUNK)
+        if skip_zeros:
+            stripped = rest.lstrip(b"\0")
+            if not stripped:
+                if len(rest) < 8:
+                    return None     # only zeros to the end
+                rest = b""
+                continue
+            rest = stripped
+        break
+    # a 4-byte tail (the kernel's size) never starts a member, whatever its bytes
+    if len(rest) > 4 and rest.startswith(magic):
+        return rest
+    return None
+
+
+def _members(f, method, bound, make, magic, skip_zeros=False):
+    """Decode concatenated members of a format whose decoder has
+    ``decompress(data, max_length)``, ``eof`` and ``unused_data``."""
+    data = b""
+    member = 0
+    while True:
+        member += 1
+        d = make()
+        zlib_style = hasattr(d, "unconsumed_tail")
+        while not d.eof:
+            if not data and (zlib_style or d.needs_input):
+                data = f.read(IN_CHUNK)
+                if not data:
+                    raise bound.corrupt("truncated %s data: the stream ends before its end "
+                                        "marker%s" % (method, _which(member)))
+            try:
+                out = d.decompress(data, CHUNK)
+            except _ERRORS as e:
+                raise bound.corrupt("corrupt %s data%s: %s" % (method, _which(member), e))
+            data = d.unconsumed_tail if zlib_style else b""
+            if out:
+                bound.add(len(out), method)
+                yield out
+        if magic is None:
+            return
+        data = _next_member(f, d.unused_data or b"", magic, skip_zeros)
+        if data is None:
+            return
+
+
+def _which(member):
+    return " (member %d)" % member if member > 1 else ""
+
+
+class _Gzip:
+    def __init__(self):
+        self.z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    def __getattr__(self, name):
+        return getattr(self.z, name)
 
 
 def _gzip(f, bound):
-    class Z:
-        def __init__(self):
-            self.z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-
-        @property
-        def eof(self):
-            return self.z.eof
-
-        @property
-        def unconsumed_tail(self):
-            return self.z.unconsumed_tail
-
-        def decompress(self, data, n):
-            return self.z.decompress(data, n)
-    return _stream_obj(f, "gzip", bound, Z)
+    return _members(f, "gzip", bound, _Gzip, b"\x1f\x8b\x08")
 
 
 def _bz2(f, bound):
-    return _stream_obj(f, "bzip2", bound, bz2.BZ2Decompressor)
+    return _members(f, "bzip2", bound, bz2.BZ2Decompressor, b"BZh")
 
 
 def _xz(f, bound):
-    return _stream_obj(f, "xz", bound, lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ))
+    return _members(f, "xz", bound, lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ),
+                    b"\xfd7zXZ\x00", skip_zeros=True)
 
 
 def _lzma(f, bound):
-    return _stream_obj(f, "lzma", bound, lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE))
+    # .lzma has no magic to chain members on (xz --format=lzma -dc neither does)
+    return _members(f, "lzma", bound, lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE), None)
+
+
+_SKIPPABLE = b"\x2a\x4d\x18"    # bytes 1-3 of a skippable frame's magic (lz4 and zstd)
+
+
+def _next_frame_or_skippable(f, rest, magic):
+    if len(rest) < 8:
+        rest += _read_exact(f, IN_CHUNK)
+    if len(rest) > 4 and (rest.startswith(magic) or
+                          (rest[1:4] == _SKIPPABLE and 0x50 <= rest[0] <= 0x5f)):
+        return rest
+    return None
 
 
 def _lz4(f, bound):
     import lz4.frame
-    return _stream_obj(f, "lz4", bound, lz4.frame.LZ4FrameDecompressor)
+    return _members(f, "lz4", bound, lz4.frame.LZ4FrameDecompressor, b"\x04\x22\x4d\x18")
+
+
+#: zstd input handed to the decoder per call. A zstd block is at most
+#: 128 KiB of output from as little as 4 bytes of input, and the binding
+#: returns a call's whole output at once: 1 KiB in is at most 32 MiB out.
+ZSTD_FEED = 1 << 10
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def _zstd(f, bound):
     import zstandard
     dctx = zstandard.ZstdDecompressor(max_window_size=1 << 27)
-    try:
-        reader = dctx.stream_reader(f, read_size=CHUNK, read_across_frames=False)
-        while True:
-            out = reader.read(CHUNK)
-            if not out:
-                return
-            bound.add(len(out))
-            yield out
-    except zstandard.ZstdError as e:
-        raise FormatError("corrupt zstd data: %s" % e)
+    data = b""
+    frame = 0
+    while True:
+        if data[1:4] == _SKIPPABLE and 0x50 <= data[0] <= 0x5f:
+            data += _read_exact(f, max(0, 8 - len(data)))
+            if len(data) < 8:
+                raise bound.corrupt("truncated zstd skippable frame")
+            skip = struct.unpack_from("<I", data, 4)[0]
+            data = data[8:]
+            while skip > len(data):
+                skip -= len(data)
+                data = f.read(min(skip, IN_CHUNK))
+                if not data:
+                    raise bound.corrupt("truncated zstd skippable frame")
+            data = data[skip:]
+        else:
+            frame += 1
+            d = dctx.decompressobj()
+            pending, npending = [], 0
+            while not d.eof:
+                if not data:
+                    data = f.read(IN_CHUNK)
+                    if not data:
+                        raise bound.corrupt("truncated zstd data: the stream ends before its "
+                                            "end marker%s" % _which(frame))
+                piece, data = data[:ZSTD_FEED], data[ZSTD_FEED:]
+                try:
+                    out = d.decompress(piece)
+                except zstandard.ZstdError as e:
+                    raise bound.corrupt("corrupt zstd data%s: %s" % (_which(frame), e))
+                if out:
+                    bound.add(len(out), "zstd")
+                    pending.append(out)
+                    npending += len(out)
+                    if npending >= CHUNK:
+                        yield b"".join(pending)
+                        pending, npending = [], 0
+            if pending:
+                yield b"".join(pending)
+            data = d.unused_data + data
+        data = _next_frame_or_skippable(f, data, ZSTD_MAGIC)
+        if data is None:
+            return
+
+
+def _lz4_legacy_trailer(f, bound, head):
+    """After the last legacy lz4 block: ``head`` (what was read as the next
+    block header and block) must be the kernel's appended 4-byte size and/or
+    zero padding; anything else is a corrupt block, not the end."""
+    tail = head[4:] + _read_exact(f, 1 << 16)
+    if len(tail) <= (1 << 16) and not tail.strip(b"\0"):
+        return
+    raise bound.corrupt("corrupt legacy lz4 data: bad block (size %d) after %s"
+                        % (struct.unpack_from("<I", head)[0], "the last good block"))
 
 
 def _lz4_legacy(f, bound):
     import lz4.block
     head = f.read(4)
     if len(head) < 4 or struct.unpack("<I", head)[0] != LZ4_LEGACY_MAGIC:
-        raise FormatError("not legacy lz4 data")
+        raise bound.corrupt("not legacy lz4 data")
     max_block = LZ4_LEGACY_BLOCK + LZ4_LEGACY_BLOCK // 255 + 16
     produced_any = False
     while True:
-        hdr = f.read(4)
+        hdr = _read_exact(f, 4)
         if len(hdr) < 4:
+            if hdr.strip(b"\0"):
+                raise bound.corrupt("truncated legacy lz4 data: %d stray bytes at the end" % len(hdr))
             break
         (size,) = struct.unpack("<I", hdr)
         if size == LZ4_LEGACY_MAGIC:
             continue
         if size == 0 or size > max_block:
-            # The kernel appends the uncompressed size after the last block.
-            if produced_any:
-                break
-            raise FormatError("corrupt legacy lz4 data: bad block size %d" % size)
-        block = f.read(size)
-        if len(block) < size:
-            if produced_any and not block.strip(b"\0"):
-                break
-            raise FormatError("truncated legacy lz4 data")
+            if not produced_any:
+                raise bound.corrupt("corrupt legacy lz4 data: bad block size %d" % size)
+            _lz4_legacy_trailer(f, bound, hdr)
+            break
+        block = _read_exact(f, size)
+        if len(block) < size or not block.strip(b"\0"):
+            # the appended size read as a block header, then padding (or nothing)
+            if not produced_any:
+                raise bound.corrupt("truncated legacy lz4 data")
+            _lz4_legacy_trailer(f, bound, hdr + block)
+            break
         try:
             out = lz4.block.decompress(block, uncompressed_size=LZ4_LEGACY_BLOCK)
         except lz4.block.LZ4BlockError as e:
-            if produced_any and len(block) < 16:
-                break
-            raise FormatError("corrupt legacy lz4 data: %s" % e)
+            raise bound.corrupt("corrupt legacy lz4 data: %s" % e)
         produced_any = True
-        bound.add(len(out))
+        bound.add(len(out), "lz4")
         yield out
     if not produced_any:
-        raise FormatError("truncated legacy lz4 data: no blocks")
+        raise bound.corrupt("truncated legacy lz4 data: no blocks")
 
 
 # lzop header flags
 _F_ADLER32_D, _F_ADLER32_C, _F_H_EXTRA_FIELD = 0x1, 0x2, 0x40
-_F_CRC32_D, _F_CRC32_C, _F_H_FILTER = 0x100, 0x200, 0x800
+_F_CRC32_D, _F_CRC32_C, _F_H_FILTER, _F_H_CRC32 = 0x100, 0x200, 0x800, 0x1000
 _LZO_MAX_BLOCK = 64 << 20
 
 
-def _lzo(f, bound):
-    try:
-        import lzo
-    except ImportError:
-        raise KernelReproError("lzo-compressed image: install python-lzo "
-                               "(apt-get install liblzo2-dev; pip install python-lzo)")
+def _lzo_header(f, bound):
+    """Parse and verify an lzop header -> flags."""
+    raw = []
 
     def need(n):
-        b = f.read(n)
+        b = _read_exact(f, n)
         if len(b) < n:
-            raise FormatError("truncated lzo data")
+            raise bound.corrupt("truncated lzo data")
+        raw.append(b)
         return b
-    need(9)
+    if need(9) != b"\x89LZO\x00\r\n\x1a\n":
+        raise bound.corrupt("not lzo data")
+    raw.clear()     # the header checksum covers what follows the magic
     version, _lib, = struct.unpack(">HH", need(4))
     if version >= 0x0940:
         need(2)
@@ -226,45 +368,94 @@ def _lzo(f, bound):
     if version >= 0x0940:
         need(4)
     need(need(1)[0])  # name
-    need(4)  # header checksum
+    covered = b"".join(raw)
+    (check,) = struct.unpack(">I", _read_exact(f, 4).rjust(4, b"\0"))
+    want = zlib.crc32(covered) if flags & _F_H_CRC32 else zlib.adler32(covered, 1)
+    if check != want:
+        raise bound.corrupt("corrupt lzo data: header checksum mismatch")
     if flags & _F_H_EXTRA_FIELD:
         (n,) = struct.unpack(">I", need(4))
         need(n + 4)
     if method not in (1, 2, 3):
-        raise FormatError("unsupported lzo method %d" % method)
+        raise bound.corrupt("unsupported lzo method %d" % method)
+    return flags
+
+
+def _lzo(f, bound):
+    lzo = _import_binding("lzo", "lzo")
+    flags = _lzo_header(f, bound)
+    block = 0
+
+    def need(n):
+        b = _read_exact(f, n)
+        if len(b) < n:
+            raise bound.corrupt("truncated lzo data")
+        return b
+
+    def sums(data, adler, crc):
+        out = []
+        if flags & adler:
+            out.append(zlib.adler32(data, 1))
+        if flags & crc:
+            out.append(zlib.crc32(data))
+        return out
     while True:
+        block += 1
         (dst_len,) = struct.unpack(">I", need(4))
         if dst_len == 0:
             return
         if dst_len > _LZO_MAX_BLOCK:
-            raise FormatError("corrupt lzo data: block of %d bytes" % dst_len)
+            raise bound.corrupt("corrupt lzo data: block of %d bytes" % dst_len)
         (src_len,) = struct.unpack(">I", need(4))
         if src_len == 0 or src_len > dst_len:
-            raise FormatError("corrupt lzo data: bad block sizes")
-        if flags & (_F_ADLER32_D | _F_CRC32_D):
-            need(4 * (bool(flags & _F_ADLER32_D) + bool(flags & _F_CRC32_D)))
-        if src_len < dst_len and flags & (_F_ADLER32_C | _F_CRC32_C):
-            need(4 * (bool(flags & _F_ADLER32_C) + bool(flags & _F_CRC32_C)))
+            raise bound.corrupt("corrupt lzo data: bad block sizes")
+        nd = bool(flags & _F_ADLER32_D) + bool(flags & _F_CRC32_D)
+        d_sums = list(struct.unpack(">%dI" % nd, need(4 * nd)))
+        c_sums = []
+        if src_len < dst_len:
+            nc = bool(flags & _F_ADLER32_C) + bool(flags & _F_CRC32_C)
+            c_sums = list(struct.unpack(">%dI" % nc, need(4 * nc)))
         data = need(src_len)
+        if c_sums and c_sums != sums(data, _F_ADLER32_C, _F_CRC32_C):
+            raise bound.corrupt("corrupt lzo data: checksum mismatch in compressed block %d" % block)
         if src_len == dst_len:
             out = data
         else:
             try:
                 out = lzo.decompress(data, False, dst_len)
             except lzo.error as e:
-                raise FormatError("corrupt lzo data: %s" % e)
-        bound.add(len(out))
+                raise bound.corrupt("corrupt lzo data: %s" % e)
+            if len(out) != dst_len:
+                raise bound.corrupt("corrupt lzo data: block %d decodes to %d bytes, not %d"
+                                    % (block, len(out), dst_len))
+        if d_sums and d_sums != sums(out, _F_ADLER32_D, _F_CRC32_D):
+            raise bound.corrupt("corrupt lzo data: checksum mismatch in block %d" % block)
+        bound.add(len(out), "lzo")
         yield out
+
+
+def _import_binding(module, method):
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise KernelReproError("%s-compressed image: the Python module %r is not installed"
+                               % (method, module))
 
 
 _METHODS = {"gzip": _gzip, "bzip2": _bz2, "xz": _xz, "lzma": _lzma, "zstd": _zstd,
             "lz4": _lz4, "lz4-legacy": _lz4_legacy, "lzo": _lzo}
 
 
-def stream(fileobj, method, limit=DEFAULT_LIMIT):
-    """Yield decompressed chunks of ``fileobj`` (positioned at the stream)."""
+def stream(fileobj, method, limit=DEFAULT_LIMIT, name=None):
+    """Yield decompressed chunks of ``fileobj`` (positioned at the stream).
+
+    ``limit``: a byte count, or a Budget shared with other layers of the
+    same input. ``name`` names the input in error messages.
+    """
     try:
         fn = _METHODS[method]
     except KeyError:
         raise FormatError("unknown compression %r" % (method,))
-    return fn(fileobj, _Bounded(limit, method))
+    bound = limit if isinstance(limit, Budget) else Budget(limit, name)
+    return fn(fileobj, bound)

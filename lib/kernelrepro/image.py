@@ -82,8 +82,11 @@ class StreamBlob:
         self.buf = tempfile.SpooledTemporaryFile(max_size=64 << 20)
         self.have = 0
         self.done = False
+        self.consumed = False
 
     def _fill(self, upto):
+        if self.consumed:
+            raise RuntimeError("internal error: random access to a consumed stream")
         while not self.done and self.have < upto:
             try:
                 c = next(self.chunks)
@@ -118,6 +121,53 @@ class StreamBlob:
 
     def close(self):
         self.buf.close()
+
+
+class _StreamTail:
+    """Sequential reader of a StreamBlob from ``offset`` on that keeps nothing.
+
+    When a decompressed stream is itself compressed (nested layers), the
+    inner decoder reads it once, front to back: what was already buffered
+    (the head used to identify it) is served from the buffer, the rest
+    straight from the decoder, so an intermediate layer is never spooled.
+    The blob is then consumed: it must not be read at random again.
+    """
+
+    def __init__(self, blob, offset, length=None):
+        self.blob = blob
+        self.pos = offset
+        self.left = (1 << 62) if length is None else length
+        self.pending = b""
+
+    def read(self, n=-1):
+        if n is None or n < 0:
+            n = 1 << 62
+        n = min(n, self.left)
+        if n <= 0:
+            return b""
+        blob = self.blob
+        if self.pos < blob.have:
+            b = blob.read_at(self.pos, min(n, blob.have - self.pos))
+        else:
+            if not self.pending:
+                blob.consumed = True
+                self.pending = next(blob.chunks, b"")
+                if not self.pending:
+                    blob.done = True
+            b, self.pending = self.pending[:n], self.pending[n:]
+        self.pos += len(b)
+        self.left -= len(b)
+        return b
+
+    def readable(self):
+        return True
+
+
+def _reader(blob, offset, length=None):
+    """A sequential reader over ``blob`` for a decoder (see _StreamTail)."""
+    if isinstance(blob, StreamBlob):
+        return _StreamTail(blob, offset, length)
+    return BlobReader(blob, offset, length)
 
 
 class BlobReader:
@@ -219,6 +269,8 @@ def resolve(blob, limit=decompress.DEFAULT_LIMIT, name="input"):
     arm64/riscv Image) or 'notes', and layers describes the path taken.
     """
     layers = []
+    # one cap for all layers: nesting compressors must not multiply it
+    budget = limit if isinstance(limit, decompress.Budget) else decompress.Budget(limit, name)
     for _depth in range(MAX_DEPTH):
         head = blob.read_at(0, HEAD)
         if len(head) < 4:
@@ -232,14 +284,14 @@ def resolve(blob, limit=decompress.DEFAULT_LIMIT, name="input"):
             if method not in decompress._METHODS:
                 raise FormatError("%s: EFI zboot image with unknown compression %r" % (name, method))
             layers.append(Layer("EFI zboot", "%s payload at 0x%x, %d bytes" % (method, off, size)))
-            blob = StreamBlob(decompress.stream(BlobReader(blob, off, size), method, limit))
+            blob = StreamBlob(decompress.stream(_reader(blob, off, size), method, budget))
             continue
         if _is_arm64_image(head) or _is_riscv_image(head):
             layers.append(Layer("arm64 Image" if _is_arm64_image(head) else "riscv Image",
                                 "raw, EFI stub" if head[:2] == b"MZ" else "raw"))
             return "image", blob, layers
         if _is_bzimage(head):
-            blob = _bzimage_payload(blob, head, layers, limit, name)
+            blob = _bzimage_payload(blob, head, layers, budget, name)
             continue
         secs = _pe_sections(blob, head)
         if secs is not None:
@@ -254,7 +306,7 @@ def resolve(blob, limit=decompress.DEFAULT_LIMIT, name="input"):
         method = decompress.detect(head)
         if method:
             layers.append(Layer(method))
-            blob = StreamBlob(decompress.stream(BlobReader(blob, 0), method, limit))
+            blob = StreamBlob(decompress.stream(_reader(blob, 0), method, budget))
             continue
         if _looks_like_notes(blob.read_at(0, 1 << 16)):
             layers.append(Layer("ELF notes", "as in /sys/kernel/notes"))
@@ -299,7 +351,7 @@ def _bzimage_payload(blob, head, layers, limit, name):
                           % (name, phead[:6].hex()))
     layers.append(Layer("bzImage" + pe, "protocol %d.%02d, %s payload at 0x%x, %d bytes"
                         % (version >> 8, version & 0xff, method, start, payload_len)))
-    return StreamBlob(decompress.stream(BlobReader(blob, start, payload_len), method, limit))
+    return StreamBlob(decompress.stream(_reader(blob, start, payload_len), method, limit))
 
 
 # --------------------------------------------------------------------------
