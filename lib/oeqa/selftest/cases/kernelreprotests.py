@@ -160,10 +160,20 @@ class KernelReproBase(OESelftestTestCase):
         self.assertEqual(len(set(ids.values())), 1, "the kernel copies come from different compiles:\n%s"
                          % "\n".join("  %s  %s" % (b, w) for w, b in ids.items()))
         # Beyond build-ids: the image's payload against the debug symbols
-        # (every allocated section both have), and the rootfs image.
+        # (every allocated section both have bytes for), and the rootfs image.
+        # kernel-dbg's vmlinux is `objcopy --only-keep-debug` output
+        # (splitdebuginfo in meta/lib/oe/package.py): .text, .rodata ... have
+        # no bytes there, so check skips them rather than call them different.
         for image in (deployed, rootfs["image"]):
             r = self.kcompare.check(image, dbg)
             self.assertTrue(r["match"], "%s vs %s: %s" % (image, dbg, r["verdict"]))
+            self.assertTrue(r["verdict"].startswith("match:"), r["verdict"])
+            sec = r["sections"]
+            self.assertIsNotNone(sec, "%s vs %s: no ELF sections compared" % (image, dbg))
+            self.assertEqual(sec["differ"], [], "%s vs %s" % (image, dbg))
+            self.assertIn(".text", sec["skipped"], "%s: expected an --only-keep-debug file "
+                          "(.text without bytes), skipped: %s" % (dbg, sec["skipped"]))
+            self.assertGreaterEqual(sec["compared"], 1, "%s vs %s: nothing compared" % (image, dbg))
         return ids
 
 
