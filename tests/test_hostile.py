@@ -187,6 +187,51 @@ def test_notes_inside_embedded_elfs_are_skipped_cheaply(tmp_path):
     assert r.returncode == 0 and r.stdout.split()[0] == BID.hex(), r
 
 
+# ===================================================================== 2. memory
+
+def test_lying_program_header_count_costs_no_memory(tmp_path):
+    """e_phnum 0xffff of e_phentsize 0xffff in a sparse 1.5 GB file.
+
+    Before: the 4 GB table was read (clamped to the file: 1.5 GB) into
+    memory -- 1.58 GB peak RSS, 7.4 s, then 'no GNU build-id'. Now the
+    claimed extent is checked against the real size before reading.
+    """
+    p = tmp_path / "vmlinux.lie"
+    with open(p, "wb") as f:
+        f.write(elf64(phoff=64, phnum=0xffff, phentsize=0xffff))
+        f.truncate(1536 << 20)
+    r = run_bounded("buildid", "--max-size", "1M", p, mem_mib=300, timeout=30)
+    assert_error(r, str(p), "program header")
+    # entries of a sane size, but more than the file holds
+    with open(p, "r+b") as f:
+        f.write(elf64(phoff=64, phnum=0xffff, phentsize=56, shoff=1 << 40, shnum=0xffff))
+        f.truncate(1 << 20)
+    assert_error(run_bounded("buildid", p, mem_mib=300), str(p), "program header")
+
+
+def test_lying_table_in_a_stream_is_checked_against_the_cap(tmp_path):
+    """A table claimed 3 GB into a gzip stream: refused against --max-size
+    (default 2G) before anything is decompressed.
+
+    Before: the stream was decompressed and spooled to a temporary file as
+    far as the claim (here: all 300 MB of it), then 'no GNU build-id'.
+    RLIMIT_FSIZE (32 MiB) makes any such spooling fail.
+    """
+    p = _nested(tmp_path, (elf64(phoff=3 << 30, phnum=0xffff), "300M"), "vmlinux.gz", depth=1)
+
+    def no_big_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (32 << 20, 32 << 20))
+    r = run_bounded("buildid", p, mem_mib=300, timeout=60, preexec=no_big_files)
+    assert_error(r, str(p), "program header", "max-size")
+
+
+def test_section_headers_past_the_end(tmp_path):
+    """No PT_NOTE, section header table claimed past the end: a clear error."""
+    p = tmp_path / "vmlinux.cut"
+    p.write_bytes(elf64(shoff=1 << 20, shnum=40) + bytes(4096))
+    assert_error(run_bounded("buildid", p), str(p), "section header", "past the end")
+
+
 # ===================================================================== 3. every member, every checksum
 
 def _compress(argv, data, tmp_path, name):

@@ -32,7 +32,6 @@ HEAD = 4096
 NT_GNU_BUILD_ID = 3
 PT_NOTE = 4
 SHT_NOTE = 7
-MAX_HEADERS = 65536
 
 
 # --------------------------------------------------------------------------
@@ -77,8 +76,9 @@ class FileBlob(_WindowBlob):
 class StreamBlob:
     """A decompressed stream, buffered as far as it has been read."""
 
-    def __init__(self, chunks):
+    def __init__(self, chunks, cap=None):
         self.chunks = iter(chunks)
+        self.cap = cap          # at most this many bytes (the --max-size budget)
         self.buf = tempfile.SpooledTemporaryFile(max_size=64 << 20)
         self.have = 0
         self.done = False
@@ -284,7 +284,7 @@ def resolve(blob, limit=decompress.DEFAULT_LIMIT, name="input"):
             if method not in decompress._METHODS:
                 raise FormatError("%s: EFI zboot image with unknown compression %r" % (name, method))
             layers.append(Layer("EFI zboot", "%s payload at 0x%x, %d bytes" % (method, off, size)))
-            blob = StreamBlob(decompress.stream(_reader(blob, off, size), method, budget))
+            blob = StreamBlob(decompress.stream(_reader(blob, off, size), method, budget), budget.limit)
             continue
         if _is_arm64_image(head) or _is_riscv_image(head):
             layers.append(Layer("arm64 Image" if _is_arm64_image(head) else "riscv Image",
@@ -306,7 +306,7 @@ def resolve(blob, limit=decompress.DEFAULT_LIMIT, name="input"):
         method = decompress.detect(head)
         if method:
             layers.append(Layer(method))
-            blob = StreamBlob(decompress.stream(_reader(blob, 0), method, budget))
+            blob = StreamBlob(decompress.stream(_reader(blob, 0), method, budget), budget.limit)
             continue
         if _looks_like_notes(blob.read_at(0, 1 << 16)):
             layers.append(Layer("ELF notes", "as in /sys/kernel/notes"))
@@ -351,7 +351,8 @@ def _bzimage_payload(blob, head, layers, limit, name):
                           % (name, phead[:6].hex()))
     layers.append(Layer("bzImage" + pe, "protocol %d.%02d, %s payload at 0x%x, %d bytes"
                         % (version >> 8, version & 0xff, method, start, payload_len)))
-    return StreamBlob(decompress.stream(_reader(blob, start, payload_len), method, limit))
+    return StreamBlob(decompress.stream(_reader(blob, start, payload_len), method, limit),
+                      limit.limit)
 
 
 # --------------------------------------------------------------------------
@@ -386,6 +387,51 @@ def elf_header(head):
             "shnum": shnum, "shstrndx": shstrndx}
 
 
+def _extent(blob):
+    """(most bytes ``blob`` can hold, whether that is its real size).
+
+    A file window knows its size; a decompressed stream not read to its end
+    is bounded by the --max-size budget.
+    """
+    if isinstance(blob, StreamBlob):
+        if blob.done:
+            return blob.have, True
+        return (blob.cap if blob.cap is not None else decompress.DEFAULT_LIMIT), False
+    return blob.length, True
+
+
+def _header_table(blob, h, prefix, what, std, fmt):
+    """Entries of the program or section header table, read a piece at a time.
+
+    The table's claimed extent (e_phnum x e_phentsize at e_phoff) is checked
+    against the input's real size, or the --max-size budget for a stream,
+    before anything is read, and then read 64 KiB at a time: a header
+    claiming 0xffff entries of 0xffff bytes costs neither memory nor time.
+    """
+    num, entsize, off = h[prefix + "num"], h[prefix + "entsize"], h[prefix + "off"]
+    if not num:
+        return
+    if not std <= entsize <= 4096:
+        raise FormatError("corrupt ELF header: %s table entries of %d bytes (expected %d)"
+                          % (what, entsize, std))
+    end = off + num * entsize
+    avail, real = _extent(blob)
+    if end > avail:
+        raise FormatError("corrupt or truncated ELF: the %s table (%d entries of %d bytes at "
+                          "offset 0x%x) runs past the end of the %s (%d bytes)"
+                          % (what, num, entsize, off, "data" if real else "--max-size limit",
+                             avail))
+    per = max(1, (64 << 10) // entsize)
+    for first in range(0, num, per):
+        n = min(per, num - first)
+        table = blob.read_at(off + first * entsize, n * entsize)
+        if len(table) < n * entsize:
+            raise FormatError("truncated ELF: the %s table at offset 0x%x runs past the end "
+                              "of the data" % (what, off))
+        for i in range(n):
+            yield struct.unpack_from(fmt, table, i * entsize)
+
+
 def _note_regions(blob, h):
     """(offset, size, align) of PT_NOTE segments, then SHT_NOTE sections.
 
@@ -395,29 +441,22 @@ def _note_regions(blob, h):
     """
     e, is64 = h["endian"], h["class"] == 2
     seen = set()
-    if h["phnum"] and h["phentsize"] >= (56 if is64 else 32) and h["phnum"] < MAX_HEADERS:
-        table = blob.read_at(h["phoff"], h["phentsize"] * h["phnum"])
-        for i in range(len(table) // h["phentsize"]):
-            o = i * h["phentsize"]
-            if is64:
-                ptype, _f, off, _va, _pa, filesz, _ms, align = struct.unpack_from(e + "IIQQQQQQ", table, o)
-            else:
-                ptype, off, _va, _pa, filesz, _ms, _f, align = struct.unpack_from(e + "IIIIIIII", table, o)
-            if ptype == PT_NOTE and filesz:
-                r = (off, filesz, 8 if align == 8 else 4)
-                seen.add(r)
-                yield r
-    if h["shnum"] and h["shentsize"] >= (64 if is64 else 40) and h["shnum"] < MAX_HEADERS:
-        table = blob.read_at(h["shoff"], h["shentsize"] * h["shnum"])
-        for i in range(len(table) // h["shentsize"]):
-            o = i * h["shentsize"]
-            if is64:
-                _n, stype, _fl, _a, off, size, _l, _i, align = struct.unpack_from(e + "IIQQQQIIQ", table, o)
-            else:
-                _n, stype, _fl, _a, off, size, _l, _i, align = struct.unpack_from(e + "IIIIIIIII", table, o)
-            r = (off, size, 8 if align == 8 else 4)
-            if stype == SHT_NOTE and size and r not in seen:
-                yield r
+    for ent in _header_table(blob, h, "ph", "program header", 56 if is64 else 32,
+                             e + ("IIQQQQQQ" if is64 else "IIIIIIII")):
+        if is64:
+            ptype, _f, off, _va, _pa, filesz, _ms, align = ent
+        else:
+            ptype, off, _va, _pa, filesz, _ms, _f, align = ent
+        if ptype == PT_NOTE and filesz:
+            r = (off, filesz, 8 if align == 8 else 4)
+            seen.add(r)
+            yield r
+    for ent in _header_table(blob, h, "sh", "section header", 64 if is64 else 40,
+                             e + ("IIQQQQIIQ" if is64 else "IIIIIIIII")):
+        _n, stype, _fl, _a, off, size, _l, _i, align = ent
+        r = (off, size, 8 if align == 8 else 4)
+        if stype == SHT_NOTE and size and r not in seen:
+            yield r
 
 
 def parse_notes(data, endian="<", align=4, strict=False):
@@ -464,8 +503,9 @@ def _gnu_build_id(notes):
 def elf_build_id(blob):
     """Build-id of an ELF blob, reading only the headers and note regions."""
     h = elf_header(blob.read_at(0, 64))
+    avail, _real = _extent(blob)
     for off, size, align in _note_regions(blob, h):
-        if size > (1 << 20):
+        if size > (1 << 20) or off + size > avail:
             continue
         bid = _gnu_build_id(parse_notes(blob.read_at(off, size), h["endian"], align))
         if bid:
@@ -691,13 +731,26 @@ def _open_input(path):
         raise
 
 
+@contextlib.contextmanager
+def _naming(name):
+    """Prefix the input's name to an error raised inside, if it lacks it."""
+    try:
+        yield
+    except KernelReproError as e:
+        msg = str(e)
+        if name and not msg.startswith(name + ": "):
+            raise type(e)("%s: %s" % (name, msg)) from None
+        raise
+
+
 def build_id_of(kind, blob, name="input"):
-    if kind == "elf":
-        bid = elf_build_id(blob)
-    elif kind == "notes":
-        bid = _gnu_build_id(parse_notes(blob.read_at(0, 1 << 16), "<", 4))
-    else:
-        bid = scan_build_id(blob)
+    with _naming(name):
+        if kind == "elf":
+            bid = elf_build_id(blob)
+        elif kind == "notes":
+            bid = _gnu_build_id(parse_notes(blob.read_at(0, 1 << 16), "<", 4))
+        else:
+            bid = scan_build_id(blob)
     if not bid:
         raise NoBuildIdError("%s: no GNU build-id note (was it linked without --build-id?)" % name)
     return bid
