@@ -381,3 +381,92 @@ def test_nested_layers_share_one_budget(tmp_path):
     assert_error(run_bounded("buildid", "--max-size", "10M", p), "limit", str(p))
     r = run_bounded("buildid", "--max-size", "13M", p)
     assert r.returncode == 0 and r.stdout.split()[0] == BID.hex(), r
+
+
+# ===================================================================== 4. never replace anything but a regular file
+
+@pytest.fixture
+def image_file(tmp_path):
+    p = tmp_path / "Image"
+    p.write_bytes(raw_image())
+    return p
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a device node needs root")
+def test_extract_force_never_replaces_a_device(tmp_path, image_file):
+    """`extract -o /dev/null --force` as root replaced /dev/null with a file.
+
+    Tested on a private node with /dev/null's numbers, never on /dev/null.
+    Before: the node became a regular file holding the kernel.
+    """
+    dev = tmp_path / "null"
+    os.mknod(dev, 0o666 | __import__("stat").S_IFCHR, os.makedev(1, 3))
+    r = run_bounded("extract", image_file, "-o", dev, "--force")
+    assert_error(r, str(dev), "character device")
+    assert __import__("stat").S_ISCHR(os.lstat(dev).st_mode)
+    assert no_leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind", ["symlink", "dangling symlink", "FIFO", "socket"])
+def test_extract_force_never_replaces_links_or_special_files(tmp_path, image_file, kind):
+    """Before: --force renamed the new file over any of these."""
+    import stat as st
+    out = tmp_path / "out"
+    target = tmp_path / "target"
+    s = None
+    if kind == "symlink":
+        target.write_bytes(b"keep me")
+        out.symlink_to(target)
+    elif kind == "dangling symlink":
+        out.symlink_to(tmp_path / "nowhere")
+    elif kind == "FIFO":
+        os.mkfifo(out)
+    else:
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(str(out))
+    before = os.lstat(out)
+    try:
+        r = run_bounded("extract", image_file, "-o", out, "--force")
+        assert_error(r, str(out), kind.split()[-1].replace("symlink", "symbolic link").lower())
+    finally:
+        if s:
+            s.close()
+    after = os.lstat(out)
+    assert (st.S_IFMT(after.st_mode), after.st_ino) == (st.S_IFMT(before.st_mode), before.st_ino)
+    if kind == "symlink":
+        assert target.read_bytes() == b"keep me"
+    assert no_leftovers(tmp_path) == []
+
+
+def test_extract_to_standard_output(tmp_path, image_file):
+    """-o - writes the payload through to standard output (a pipe or /dev/null) and nothing else."""
+    r = subprocess.run(CLI + ["extract", str(image_file), "-o", "-"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    assert r.returncode == 0 and r.stdout == image_file.read_bytes(), r.stderr
+    with open(os.devnull, "wb") as null:
+        r = subprocess.run(CLI + ["extract", str(image_file), "-o", "-"], stdout=null,
+                           stderr=subprocess.PIPE)
+    assert r.returncode == 0 and r.stderr == b""
+
+
+@pytest.mark.parametrize("umask,mode", [(0o077, 0o600), (0o002, 0o664), (0o022, 0o644)])
+def test_extract_respects_umask(tmp_path, image_file, umask, mode):
+    """Before: the output was always 0644 (0600 temp file chmod-ed), whatever the umask."""
+    out = tmp_path / "out"
+    r = run_bounded("extract", image_file, "-o", out, preexec=lambda: os.umask(umask))
+    assert r.returncode == 0, r
+    assert out.stat().st_mode & 0o777 == mode
+
+
+def test_extract_disk_full_names_the_file(tmp_path, image_file):
+    """A write error (here EFBIG under RLIMIT_FSIZE, as ENOSPC would) names the output.
+
+    Before: 'kernel-repro: error: File too large' -- which file?
+    """
+    out = tmp_path / "out"
+    big = tmp_path / "Image.big"
+    big.write_bytes(raw_image(4 << 20))
+    r = run_bounded("extract", big, "-o", out, preexec=lambda: resource.setrlimit(
+        resource.RLIMIT_FSIZE, (1 << 20, 1 << 20)))
+    assert_error(r, str(out), "cannot write", "too large")
+    assert not out.exists() and no_leftovers(tmp_path) == []

@@ -51,6 +51,8 @@ def cmd_buildid(args, out):
 
 def cmd_extract(args, out):
     kind, layers, size = image.extract(args.image, args.output, args.force, _limit(args))
+    if args.output == "-":
+        return 0    # standard output carries the payload
     if args.json:
         out.write(_dumps({"image": args.image, "output": args.output, "kind": kind,
                               "layers": [str(x) for x in layers], "bytes": size}) + "\n")
@@ -182,7 +184,9 @@ def build_parser():
 
     s = sub.add_parser("extract", parents=[common], help="write the kernel payload (ELF where there is one)")
     s.add_argument("image")
-    s.add_argument("-o", "--output", required=True)
+    s.add_argument("-o", "--output", required=True,
+                   help="a new file, or an existing regular file with --force; - for "
+                   "standard output")
     s.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
     s.set_defaults(func=cmd_extract)
 

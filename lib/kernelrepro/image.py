@@ -798,22 +798,107 @@ def describe(path, limit=decompress.DEFAULT_LIMIT):
                 "build_id": build_id_of(kind, blob, path)}
 
 
-def extract(path, out, force=False, limit=decompress.DEFAULT_LIMIT):
-    """Write the innermost kernel payload of ``path`` to ``out``.
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
-    Atomic: written to a temporary file beside ``out`` and moved into place
-    only when complete; an existing ``out`` is left alone unless ``force``.
-    Returns (kind, layers, bytes written).
+
+def _check_output(out, path, force):
+    """Refuse an output that is anything but a new name or (with --force) a regular file.
+
+    Never replaced, even with --force: devices (``-o /dev/null`` as root
+    would swap the device node for a file), FIFOs, sockets, directories and
+    symbolic links (``/dev/stdout``, or a link the user keeps): the
+    replacement would be a rename over the name, not a write through it.
     """
-    out_dir = os.path.dirname(os.path.abspath(out)) or "."
-    if os.path.isdir(out):
+    try:
+        st = os.lstat(out)
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise KernelReproError("%s: cannot use as output: %s" % (out, e.strerror or e))
+    if stat.S_ISLNK(st.st_mode):
+        raise KernelReproError("%s: is a symbolic link; not replacing it (give the path of a "
+                               "regular file, or -o - for standard output)" % out)
+    if stat.S_ISDIR(st.st_mode):
         raise KernelReproError("%s: is a directory; give a file name for the output" % out)
-    if os.path.lexists(out) and not force:
+    if not stat.S_ISREG(st.st_mode):
+        raise KernelReproError("%s: is a %s; extract only creates or replaces regular files "
+                               "(write to standard output with -o -)" % (out, _kind_of(st.st_mode)))
+    if not force:
         raise KernelReproError("%s: already exists; not overwriting it (use --force)" % out)
+    with contextlib.suppress(OSError):
+        if os.path.samefile(out, path):
+            raise KernelReproError("%s: output is the input file" % out)
+    return True
+
+
+def _extract_to_stdout(path, limit, stdout=None):
+    import sys
+    o = stdout or sys.stdout.buffer
+    if o.isatty():
+        raise KernelReproError("not writing a kernel image to a terminal (redirect standard "
+                               "output, or give -o FILE)")
+    with open_image(path, limit) as (kind, blob, layers):
+        if kind == "notes":
+            raise KernelReproError("%s: holds only ELF notes, no kernel to extract" % path)
+        size = _copy_counted(blob, o, "standard output", path)
+    return kind, layers, size
+
+
+class _OutputError(Exception):
+    """A write to the output failed (kept apart from errors reading the input)."""
+
+
+class _Counter:
+    def __init__(self, f):
+        self.f, self.n = f, 0
+
+    def write(self, b):
+        try:
+            self.f.write(b)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise _OutputError(e) from None
+        self.n += len(b)
+
+
+def _copy_counted(blob, o, out_name, path):
+    """Copy ``blob`` to ``o``; errors name the input (reading) or the output (writing)."""
+    c = _Counter(o)
+    try:
+        with _naming(path):
+            blob.copy_to(c)
+        try:
+            o.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise _OutputError(e) from None
+    except _OutputError as e:
+        e = e.args[0]
+        raise KernelReproError("%s: cannot write: %s" % (out_name, e.strerror or e)) from None
+    return c.n
+
+
+def extract(path, out, force=False, limit=decompress.DEFAULT_LIMIT, stdout=None):
+    """Write the innermost kernel payload of ``path`` to ``out`` ('-': standard output).
+
+    Atomic: written to a temporary file beside ``out`` (mode 0666 less the
+    umask) and moved into place only when complete; an existing ``out`` is
+    left alone unless ``force``, and only a regular file is ever replaced
+    (see _check_output). Returns (kind, layers, bytes written).
+    """
+    if out == "-":
+        return _extract_to_stdout(path, limit, stdout)
+    if not out:
+        raise KernelReproError("empty output file name")
+    out_dir = os.path.dirname(os.path.abspath(out)) or "."
+    _check_output(out, path, force)
     if not os.path.isdir(out_dir):
         raise KernelReproError("%s: output directory does not exist" % out_dir)
-    if os.path.exists(out) and os.path.samefile(out, path):
-        raise KernelReproError("%s: output is the input file" % out)
     with open_image(path, limit) as (kind, blob, layers):
         if kind == "notes":
             raise KernelReproError("%s: holds only ELF notes, no kernel to extract" % path)
@@ -822,11 +907,11 @@ def extract(path, out, force=False, limit=decompress.DEFAULT_LIMIT):
         except OSError as e:
             raise KernelReproError("%s: cannot write: %s" % (out_dir, e.strerror))
         try:
+            os.fchmod(fd, 0o666 & ~_umask())
             with os.fdopen(fd, "wb") as o:
-                blob.copy_to(o)
-                size = o.tell()
-            os.chmod(tmp, 0o644)
-            if force:
+                size = _copy_counted(blob, o, out, path)
+            # the name may have changed since the check: look again just before
+            if _check_output(out, path, force):
                 os.replace(tmp, out)
             else:
                 os.link(tmp, out)  # fails if out appeared meanwhile: never clobber
@@ -853,8 +938,8 @@ def payload_file(path, limit=decompress.DEFAULT_LIMIT):
             yield kind, layers, path
             return
         with tempfile.NamedTemporaryFile(prefix="kernel-repro-payload-") as t:
-            blob.copy_to(t)
-            t.flush()
+            _copy_counted(blob, t, "temporary copy of the payload of %s in %s (set TMPDIR "
+                          "to a directory with room)" % (path, os.path.dirname(t.name)), path)
             yield kind, layers, t.name
 
 
