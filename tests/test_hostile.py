@@ -470,3 +470,65 @@ def test_extract_disk_full_names_the_file(tmp_path, image_file):
         resource.RLIMIT_FSIZE, (1 << 20, 1 << 20)))
     assert_error(r, str(out), "cannot write", "too large")
     assert not out.exists() and no_leftovers(tmp_path) == []
+
+
+# ===================================================================== 5. signals clean up
+
+@pytest.fixture(scope="module")
+def slow_images(tmp_path_factory):
+    """A raw image and an ELF image of ~1.5 GB, as bzip2 members (a few KB):
+    seconds to decompress, so a signal arrives mid-write."""
+    d = tmp_path_factory.mktemp("slow")
+    zeros = subprocess.run("head -c 50M /dev/zero | bzip2 -9", shell=True,
+                           stdout=subprocess.PIPE, check=True).stdout
+    elf = elf64(phoff=64, phnum=1) + phdr64(4, 120, 36) + note()
+    out = {}
+    for name, head in (("raw", ARM64_HEAD + note()), ("elf", elf)):
+        p = d / (name + ".bz2")
+        p.write_bytes(subprocess.run(["bzip2", "-c"], input=head, stdout=subprocess.PIPE,
+                                     check=True).stdout + zeros * 30)
+        out[name] = p
+    return out
+
+
+def _signal_midway(argv, watch, prefix, sig, env=None):
+    p = subprocess.Popen(CLI + [str(a) for a in argv], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not [x for x in os.listdir(watch) if x.startswith(prefix)]:
+            assert p.poll() is None, ("finished before the signal", p.communicate())
+            assert time.monotonic() < deadline, "no partial file appeared"
+            time.sleep(0.01)
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    return p.returncode, out, err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_signal_during_extract_removes_the_partial_output(tmp_path, slow_images, sig):
+    """Before: SIGTERM/SIGHUP killed the process at once and left the
+    partial .kernel-repro-* file (SIGINT was already clean)."""
+    out = tmp_path / "vmlinux"
+    rc, _out, err = _signal_midway(["extract", slow_images["raw"], "-o", out],
+                                   tmp_path, ".kernel-repro-", sig)
+    assert rc in (128 + sig, 2), (rc, err)
+    assert len(err.splitlines()) == 1 and err.startswith("kernel-repro: "), err
+    assert not out.exists() and no_leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_signal_during_check_removes_the_payload_copy(tmp_path, slow_images, sig):
+    """check/diff copy a compressed payload to kernel-repro-payload-* in TMPDIR."""
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmpdir))
+    rc, _out, err = _signal_midway(["check", slow_images["elf"], slow_images["elf"]],
+                                   tmpdir, "kernel-repro-payload-", sig, env=env)
+    assert rc in (128 + sig, 2), (rc, err)
+    assert len(err.splitlines()) == 1 and err.startswith("kernel-repro: "), err
+    assert os.listdir(tmpdir) == []

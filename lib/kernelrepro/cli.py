@@ -10,7 +10,7 @@ import os
 import sys
 
 from . import __version__, decompress, envcmd, image
-from .errors import KernelReproError
+from .errors import KernelReproError, Terminated, raise_terminated
 
 PROG = "kernel-repro"
 
@@ -222,11 +222,37 @@ def build_parser():
     return p
 
 
+def _catch_signals():
+    """SIGTERM and SIGHUP clean up like Ctrl-C (see errors.Terminated) -> old handlers."""
+    import signal
+    old = {}
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            if signal.getsignal(s) is not signal.SIG_IGN:   # nohup stays nohup
+                old[s] = signal.signal(s, raise_terminated)
+        except (ValueError, OSError):   # not the main thread: leave them alone
+            pass
+    return old
+
+
 def main(argv=None, out=None):
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
+    handlers = _catch_signals()
+    try:
+        return _run(args, out)
+    finally:
+        import signal
+        for s, h in handlers.items():
+            signal.signal(s, h)
+
+
+def _run(args, out):
     try:
         return args.func(args, out)
+    except Terminated as e:
+        sys.stderr.write("%s: terminated by %s; partial output removed\n" % (PROG, e.name))
+        return 128 + e.signum
     except KernelReproError as e:
         _err(e)
         return 2

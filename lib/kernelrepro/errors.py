@@ -22,3 +22,31 @@ class LimitExceeded(KernelReproError):
 
 class NoBuildIdError(KernelReproError):
     """The kernel image carries no GNU build-id note."""
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: raised from the signal handler so that every
+    ``finally`` / ``except BaseException`` cleanup (partial outputs,
+    temporary payload copies) runs as it does for Ctrl-C. A BaseException,
+    so that no ``except Exception`` swallows it."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def name(self):
+        import signal
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return "signal %d" % self.signum
+
+
+def raise_terminated(signum, _frame=None):
+    """Signal handler: ignore further SIGTERM/SIGHUP (the cleanup must not be
+    cut short by a second one) and raise Terminated."""
+    import signal
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN)
+    raise Terminated(signum)
