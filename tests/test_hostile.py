@@ -532,3 +532,72 @@ def test_signal_during_check_removes_the_payload_copy(tmp_path, slow_images, sig
     assert rc in (128 + sig, 2), (rc, err)
     assert len(err.splitlines()) == 1 and err.startswith("kernel-repro: "), err
     assert os.listdir(tmpdir) == []
+
+
+# ===================================================================== 6. messages
+
+def test_empty_notes_path_is_an_error(image_file):
+    """Before: --notes '' (an unset variable) silently read this machine's /sys/kernel/notes."""
+    assert_error(run_bounded("running", "--notes", "", image_file), "--notes", "empty")
+
+
+@pytest.mark.parametrize("value", ["", "inf", "-inf", "nan", "1e400", "lots", "0", "-5M"])
+def test_bad_max_size_is_one_clean_line(image_file, value):
+    """Before: '' was ignored (exit 0); inf said 'cannot process input ... report this'."""
+    r = run_bounded("buildid", "--max-size", value, image_file, image_file, image_file)
+    assert_error(r, "--max-size")   # one line, however many files
+    assert "report this" not in r.stderr
+
+
+def test_max_size_from_empty_environment_is_the_default(image_file):
+    r = run_bounded("buildid", image_file, env=dict(os.environ, KERNEL_REPRO_MAX_SIZE=""))
+    assert r.returncode == 0, r
+
+
+@pytest.mark.parametrize("name", ["two\nlines", "esc\x1b[31mred", "tab\there", "cr\rx"])
+def test_control_characters_in_arguments_stay_on_one_line(tmp_path, name):
+    """Before: a newline in a file name or option made the error two lines."""
+    p = tmp_path / name
+    assert_error(run_bounded("buildid", p), "no such file")
+    r = run_bounded("buildid", tmp_path / "x", "--bogus" + name)
+    assert_error(r, "unrecognized arguments")
+    assert "\x1b" not in r.stderr and "\r" not in r.stderr
+
+
+def test_good_file_with_newline_in_name(tmp_path):
+    p = tmp_path / "Image\nfake  line"
+    p.write_bytes(raw_image())
+    r = run_bounded("buildid", p)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 1, r
+    assert r.stdout == "%s  %s\n" % (BID.hex(), str(p).replace("\n", "\\n"))
+
+
+def test_non_utf8_file_name(tmp_path):
+    """Before: the build-id was found, then printing the name failed:
+    'cannot process input (UnicodeEncodeError ...)', exit 2."""
+    d = os.fsencode(str(tmp_path))
+    p = d + b"/Image-\xff\xfe"
+    with open(p, "wb") as f:
+        f.write(raw_image())
+    r = run_bounded("buildid", p, env=dict(os.environ, LC_ALL="C.UTF-8", PYTHONIOENCODING="utf-8"))
+    assert r.returncode == 0, r
+    assert r.stdout.strip().endswith("Image-\\xff\\xfe"), r
+    r = run_bounded("buildid", d + b"/missing-\xff", env=dict(os.environ, LC_ALL="C.UTF-8"))
+    assert_error(r, "missing-\\xff", "no such file")
+
+
+def test_json_errors_are_json_too(tmp_path, image_file):
+    """Before: --json printed nothing on stdout for an error."""
+    import json
+    r = run_bounded("extract", "--json", tmp_path / "missing", "-o", tmp_path / "out")
+    assert_error(r, "no such file")
+    assert json.loads(r.stdout) == {"error": r.stderr.split("error: ", 1)[1].strip(), "exit": 2}
+    r = run_bounded("buildid", "--json", image_file, tmp_path / "missing")
+    assert r.returncode == 2
+    got = json.loads(r.stdout)
+    assert got[0]["build_id"] == BID.hex() and got[1]["exit"] == 2 and "no such file" in got[1]["error"]
+    r = run_bounded("buildid", "--json", "--max-size", "lots", image_file)
+    assert_error(r, "bad size")
+    assert json.loads(r.stdout)["exit"] == 2
+    r = run_bounded("buildid", "--json", "--no-such-option", image_file)
+    assert r.returncode == 2 and json.loads(r.stdout)["exit"] == 2

@@ -10,14 +10,21 @@ import os
 import sys
 
 from . import __version__, decompress, envcmd, image
-from .errors import KernelReproError, Terminated, raise_terminated
+from .errors import KernelReproError, Terminated, printable, raise_terminated
 
 PROG = "kernel-repro"
 
 
+#: --json was on the command line: errors also go to stdout as JSON, even usage errors.
+_json_wanted = False
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        self.exit(2, "%s: error: %s (see %s --help)\n" % (self.prog, message, self.prog))
+        message = "%s (see %s --help)" % (printable(message), self.prog)
+        if _json_wanted:
+            sys.stdout.write(_dumps({"error": message, "exit": 2}) + "\n")
+        self.exit(2, "%s: error: %s\n" % (PROG, message))
 
 
 def _dumps(obj, **kw):
@@ -26,8 +33,27 @@ def _dumps(obj, **kw):
 
 
 def _limit(args):
-    text = args.max_size or os.environ.get("KERNEL_REPRO_MAX_SIZE")
-    return decompress.parse_limit(text) if text else decompress.DEFAULT_LIMIT
+    """--max-size (even if given as ''), else $KERNEL_REPRO_MAX_SIZE (empty: unset), parsed once."""
+    if getattr(args, "_limit_bytes", None) is None:
+        text = getattr(args, "max_size", None)
+        if text is None:
+            text = os.environ.get("KERNEL_REPRO_MAX_SIZE") or None
+        args._limit_bytes = (decompress.parse_limit(text) if text is not None
+                             else decompress.DEFAULT_LIMIT)
+    return args._limit_bytes
+
+
+def _check_args(args):
+    """Mistakes that must stop the command before it reads anything (one line, once)."""
+    if getattr(args, "notes", None) == "":
+        raise KernelReproError("--notes: empty path (an unset shell variable?); give the notes "
+                               "file, or leave --notes out to read this machine's "
+                               "/sys/kernel/notes")
+    if hasattr(args, "max_size"):
+        try:
+            _limit(args)
+        except KernelReproError as e:
+            raise KernelReproError("--max-size: %s" % e) from None
 
 
 def cmd_buildid(args, out):
@@ -38,10 +64,12 @@ def cmd_buildid(args, out):
         except KernelReproError as e:
             _err(e)
             status = 2
+            if args.json:
+                results.append({"file": path, "error": _message(e), "exit": 2})
             continue
         results.append(d)
         if not args.json:
-            out.write("%s  %s\n" % (d["build_id"], path))
+            out.write("%s  %s\n" % (d["build_id"], printable(path)))
             if args.verbose:
                 out.write("    %s\n" % " -> ".join(d["layers"]))
     if args.json:
@@ -58,7 +86,7 @@ def cmd_extract(args, out):
                               "layers": [str(x) for x in layers], "bytes": size}) + "\n")
     else:
         out.write("%s: wrote %s (%s, %d bytes) via %s\n" % (
-            args.image, args.output, "ELF" if kind == "elf" else "raw image", size,
+            printable(args.image), printable(args.output), "ELF" if kind == "elf" else "raw image", size,
             " -> ".join(str(x) for x in layers)))
     return 0
 
@@ -158,9 +186,23 @@ def format_diff(r):
     return "\n".join(lines) + "\n"
 
 
+def _message(e):
+    return printable(str(e))
+
+
 def _err(e):
-    msg = " ".join(str(e).split("\n")[0].split())
-    sys.stderr.write("%s: error: %s\n" % (PROG, msg))
+    sys.stderr.write("%s: error: %s\n" % (PROG, _message(e)))
+
+
+def _fail(args, out, e):
+    """The error line on stderr (and with --json, the error as JSON on stdout) -> 2."""
+    _err(e)
+    if getattr(args, "json", False):
+        try:
+            out.write(_dumps({"error": _message(e), "exit": 2}) + "\n")
+        except OSError:
+            pass
+    return 2
 
 
 def build_parser():
@@ -236,7 +278,13 @@ def _catch_signals():
 
 
 def main(argv=None, out=None):
-    out = out or sys.stdout
+    global _json_wanted
+    if out is None:
+        out = sys.stdout
+        if hasattr(out, "reconfigure"):     # a file name that is not UTF-8 must not crash
+            out.reconfigure(errors="backslashreplace")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _json_wanted = "--json" in argv
     args = build_parser().parse_args(argv)
     handlers = _catch_signals()
     try:
@@ -249,30 +297,28 @@ def main(argv=None, out=None):
 
 def _run(args, out):
     try:
+        _check_args(args)
         return args.func(args, out)
     except Terminated as e:
         sys.stderr.write("%s: terminated by %s; partial output removed\n" % (PROG, e.name))
         return 128 + e.signum
     except KernelReproError as e:
-        _err(e)
-        return 2
+        return _fail(args, out, e)
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
         sys.stderr.write("%s: interrupted\n" % PROG)
         return 130
     except MemoryError:
-        _err("out of memory (lower --max-size)")
-        return 2
+        return _fail(args, out, "out of memory (lower --max-size)")
     except OSError as e:
-        _err("%s%s" % (e.strerror or e, (": " + e.filename) if getattr(e, "filename", None) else ""))
-        return 2
+        return _fail(args, out, "%s%s" % (e.strerror or e, (": " + str(e.filename))
+                                          if getattr(e, "filename", None) else ""))
     except Exception as e:  # never a traceback for a user; KERNEL_REPRO_DEBUG=1 shows it
         if os.environ.get("KERNEL_REPRO_DEBUG"):
             raise
-        _err("cannot process input (%s: %s); rerun with KERNEL_REPRO_DEBUG=1 and report "
-             "this if the input is a valid kernel" % (type(e).__name__, e))
-        return 2
+        return _fail(args, out, "cannot process input (%s: %s); rerun with KERNEL_REPRO_DEBUG=1 "
+                     "and report this if the input is a valid kernel" % (type(e).__name__, e))
 
 
 if __name__ == "__main__":

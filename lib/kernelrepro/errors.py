@@ -50,3 +50,30 @@ def raise_terminated(signum, _frame=None):
     for s in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, signal.SIG_IGN)
     raise Terminated(signum)
+
+
+def printable(text):
+    """``text`` made safe for one line of a terminal or a log.
+
+    Undecodable bytes of a file name (surrogate-escaped by Python) become
+    ``\\xNN``; newlines, escape sequences and other control or invisible
+    characters become ``\\n``, ``\\x1b``, ``\\u200b``: a name can neither
+    split a message in two nor drive the terminal.
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        o = ord(ch)
+        if ch.isprintable():
+            out.append(ch)
+        elif 0xdc80 <= o <= 0xdcff:
+            out.append("\\x%02x" % (o - 0xdc00))
+        elif ch in "\n\r\t":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
+        elif o < 0x100:
+            out.append("\\x%02x" % o)
+        else:
+            out.append("\\u%04x" % o if o < 0x10000 else "\\U%08x" % o)
+    return "".join(out)
