@@ -141,3 +141,32 @@ def test_fingerprint_mixed_pair_from_two_builds_fails(plain_a, plain_b):
     msg = str(ei.value)
     assert deploy in msg and debug in msg and "linux-yocto" in msg
     assert "bitbake -c cleansstate linux-yocto" in msg
+
+
+def test_task_runs_reads_real_and_setscene_tasks_of_one_recipe():
+    """The bitbake console lines tier 3 and the selftests count compiles with."""
+    from kernelrepro import artifacts
+    out = "\n".join([
+        "NOTE: Running setscene task 3 of 9 (/l/recipes-kernel/linux/linux-yocto_6.18.bb:do_package_write_rpm_setscene)",
+        "NOTE: Running task 10 of 28 (/l/recipes-kernel/linux/linux-yocto_6.18.bb:do_compile)",
+        "NOTE: Running task 11 of 28 (/l/recipes-kernel/linux/linux-yocto_6.18.bb:do_deploy)",
+        "NOTE: Running task 12 of 28 (/l/recipes-kernel/linux/linux-yocto-rt_6.18.bb:do_compile)",
+        "NOTE: Running task 13 of 28 (virtual:native:/l/x/linux-yocto-tools.bb:do_compile)",
+        "NOTE: recipe linux-yocto-6.18-r0: task do_compile: Started",
+    ])
+    real, setscene, counts = artifacts.task_runs(out, "linux-yocto")
+    assert real == {"compile", "deploy"} and setscene == {"package_write_rpm"}
+    assert counts == {"compile": 1, "deploy": 1}
+    assert artifacts.task_runs(out, "linux-yocto-rt")[2] == {"compile": 1}
+    assert artifacts.task_runs("", "linux-yocto") == (set(), set(), {})
+
+
+def test_sstate_object_names_give_recipe_and_task():
+    from kernelrepro import artifacts
+    h = "06f485ee1356677e66776c4d8be1a8570bc553aed906c7eb4710750ae95531b7"
+    base = "sstate:linux-kr-t3:qemux86_64-oe-linux:6.1:r0:qemux86_64:14:" + h
+    assert artifacts.sstate_task(base + "_package_write_rpm.tar.zst") == ("linux-kr-t3", "package_write_rpm")
+    assert artifacts.sstate_task(base + "_create_package_spdx.tar.zst") == ("linux-kr-t3", "create_package_spdx")
+    assert artifacts.sstate_task(base + "_deploy.tar.zst") == ("linux-kr-t3", "deploy")
+    assert artifacts.sstate_task(base + "_deploy.tar.zst.siginfo") is None
+    assert artifacts.sstate_task(base + "_deploy.tar.zst.kernel-repro-stale") is None

@@ -11,7 +11,9 @@ who want to audit a build directory or an sstate cache:
   object (``.tar.zst``, ``.tgz``) whose names ``want`` accepts;
 * ``kernel_ids_in_files(paths)``: the GNU build-id of every kernel there is
   in a set of files (vmlinux, bzImage, fingerprint records, rpms inside);
-* ``sstate_kernel_ids(obj, workdir)``: the same for one sstate object.
+* ``sstate_kernel_ids(obj, workdir)``: the same for one sstate object;
+* ``task_runs(output, pn)``: which tasks of a recipe a bitbake run really
+  ran and which it restored from sstate, from its console output.
 
 Inputs are the build's own outputs; everything is only read, nothing is
 executed. Sizes are bounded by the archive members' declared sizes.
@@ -32,7 +34,8 @@ KERNEL_FILE_PATTERNS = ("vmlinux-*", "vmlinux", "bzImage*", "Image*", "zImage*",
 #: rpm files of a kernel recipe that carry a kernel, by basename.
 KERNEL_RPM_PATTERNS = ("kernel-vmlinux-*.rpm", "kernel-dbg-*.rpm", "kernel-image-*.rpm")
 
-_SSTATE_RE = re.compile(r"^sstate:(?P<pn>[^:]+):.*_(?P<task>[a-z0-9_]+)\.(?P<ext>tar\.zst|tgz|tar\.gz)$")
+# sstate:<pn>:<...>:<unihash, hex>_<task>.<ext> (the task name has "_" too)
+_SSTATE_RE = re.compile(r"^sstate:(?P<pn>[^:]+):.*:[0-9a-f]+_(?P<task>[a-z0-9_]+)\.(?P<ext>tar\.zst|tgz|tar\.gz)$")
 
 
 def sstate_task(path):
@@ -159,3 +162,31 @@ def sstate_kernel_ids(obj, workdir):
         path, _, inner = label.partition("!")
         out[back.get(path, path) + ("!" + inner if inner else "")] = bid
     return out
+
+
+_TASK_LINE = re.compile(r"^NOTE: Running (setscene )?task \d+ of \d+ \((\S+):(do_\w+)\)\s*$", re.M)
+
+
+def _is_recipe_file(fn, pn):
+    base = os.path.basename(fn)
+    return base == pn + ".bb" or (base.startswith(pn + "_") and base.endswith(".bb"))
+
+
+def task_runs(output, pn):
+    """(real, setscene, counts) for recipe ``pn`` from bitbake's console output.
+
+    ``real`` and ``setscene`` are sets of task names without ``do_`` (a
+    setscene task under the name of the task it restores); ``counts`` maps a
+    real task name to how often it ran (a do_compile count is the number of
+    kernel compiles)."""
+    real, setscene, counts = set(), set(), {}
+    for ss, fn, task in _TASK_LINE.findall(output):
+        if not _is_recipe_file(fn, pn):
+            continue
+        name = task[3:]
+        if ss:
+            setscene.add(name[:-len("_setscene")] if name.endswith("_setscene") else name)
+        else:
+            real.add(name)
+            counts[name] = counts.get(name, 0) + 1
+    return real, setscene, counts

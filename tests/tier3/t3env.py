@@ -118,24 +118,13 @@ def fresh_tmpdir():
     shutil.rmtree(os.path.join(BUILDDIR, "tmp"), ignore_errors=True)
 
 
-_TASK_RE = re.compile(r"^NOTE: Running (setscene )?task \d+ of \d+ \((\S+):(do_\w+)\)$", re.M)
-
-
 class Build:
     """One bitbake run: its output and which tasks of the kernel ran."""
 
     def __init__(self, what, rc, out, seconds):
         self.what, self.rc, self.out, self.seconds = what, rc, out, seconds
-        self.real, self.setscene = set(), set()
-        for setscene, fn, task in _TASK_RE.findall(out):
-            if not fn.endswith("/%s.bb" % PN):
-                continue
-            if setscene:
-                self.setscene.add(task[3:].replace("_setscene", ""))
-            else:
-                self.real.add(task[3:])
-        self.compiles = len(re.findall(r"^NOTE: Running task \d+ of \d+ \(\S+/%s\.bb:do_compile\)$" % PN,
-                                       out, re.M))
+        self.real, self.setscene, counts = artifacts.task_runs(out, PN)
+        self.compiles = counts.get("compile", 0)
 
     def errors(self):
         return [l for l in self.out.splitlines() if l.startswith("ERROR:")]
@@ -177,6 +166,17 @@ def output_ids(workdir):
         rec = fingerprint.read_record(path)
         if rec:
             ids[label] = (rec["build_id"], path)
+    feed = os.path.join(p["rpm"], "kernel-repro", PN + ".buildid")
+    rec = fingerprint.read_record(feed)
+    if rec:
+        ids["rpm feed record"] = (rec["build_id"], feed)
+    rpms = [r for r in os.listdir(p["rpm"]) if re.match(r"kernel-buildid-\d.*\.rpm$", r)]
+    if rpms:
+        dest = tempfile.mkdtemp(dir=workdir)
+        files = artifacts.package_files(os.path.join(p["rpm"], rpms[0]), dest)
+        assert len(files) == 1 and files[0].endswith("/usr/share/kernel-repro/%s.buildid" % PN), files
+        ids["kernel-buildid rpm /usr/share/kernel-repro/%s.buildid" % PN] = (
+            fingerprint.read_record(files[0])["build_id"], files[0])
     for pkg in ("kernel-vmlinux", "kernel-dbg"):
         rpms = [r for r in os.listdir(p["rpm"]) if re.match(r"%s-\d.*\.rpm$" % pkg, r)]
         assert len(rpms) == 1, (pkg, rpms)

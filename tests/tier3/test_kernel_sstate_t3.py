@@ -21,6 +21,10 @@ The tests run in file order and build on each other's caches:
   d  every kernel object in SSTATE_DIR then carries that compile's build-id
   f  hash equivalence (BB_HASHSERVE = "auto", OEEquivHash): an input change
      that leaves do_package's output equal keeps the group one compile
+  i  `bitbake -c deploy` after a lost deploy object rebuilds the group
+     members in its graph and leaves the rpm feed object of the old compile;
+     the next full build restores it and stops with both build-ids; the
+     command in the message repairs the cache (one compile)
   b  the 2020 bug without the layer: deployed != packaged
   e  a mirror mixing two compiles: an error with both build-ids (with the
      layer), a silent mismatch (without)
@@ -44,7 +48,8 @@ t3env.skip_unless_available()
 pytestmark = pytest.mark.tier3
 
 STATE = {}
-EXPECTED_COPIES = {"deployed bzImage", "deploy record", "pkgdata record"}
+EXPECTED_COPIES = {"deployed bzImage", "deploy record", "pkgdata record", "rpm feed record",
+                   "kernel-buildid rpm /usr/share/kernel-repro/%s.buildid" % PN}
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +173,36 @@ def test_f_hash_equivalence_keeps_one_compile(work):
     assert one_compile(t3env.output_ids(work), "f back") == STATE["y"]
 
 
+def test_i_deploy_only_build_leaves_an_old_feed_object(work):
+    """Review item 1: the group members outside the task graph of
+    `bitbake -c deploy` keep objects of the previous compile. A later full
+    build restores the rpm feed object; do_kernel_repro_verify compares the
+    feed's fingerprint with deploy and pkgdata and stops, naming both."""
+    assert STATE.get("group_objects_y"), "needs (c)/(d)"
+    old = one_compile(t3env.output_ids(work), "i before")
+    t3env.delete_objects(["deploy"])
+    t3env.bitbake("-c clean %s" % PN, "group", what="i: -c clean")
+    b = t3env.bitbake("-c deploy %s" % PN, "group", what="i: bitbake -c deploy (deploy object lost)")
+    assert b.compiles == 1 and "deploy" in b.real
+    assert "package_write_rpm" not in b.real | b.setscene
+    objs = t3env.object_ids(work)
+    new = set(objs["deploy"].values())
+    assert len(new) == 1 and old not in new, objs["deploy"]
+    new = new.pop()
+    assert set(objs["package_write_rpm"].values()) == {old}, "the rpm object was not left behind"
+    b = t3env.bitbake(PN, "group", check=False, what="i: full build restores the old rpm object")
+    errors = "\n".join(b.errors())
+    assert b.rc != 0, "a feed object of another compile was restored silently:\n" + b.out[-3000:]
+    assert "kernel-repro" in errors and old in errors and new in errors and "rpm feed" in errors, errors
+    fix = re.search(r"Fix: bitbake -c cleansstate (\S+) && bitbake (\S+)", errors)
+    assert fix and fix.group(1) == PN, errors
+    t3env.bitbake("-c cleansstate %s" % fix.group(1), "group", what="i: the fix: -c cleansstate")
+    b = t3env.bitbake(fix.group(2), "group", what="i: the fix: rebuild")
+    assert b.compiles == 1
+    STATE["y"] = one_compile(t3env.output_ids(work), "i after the fix")
+    objects_carry(work, STATE["y"], "i after the fix")
+
+
 def test_b_2020_bug_without_the_group(work):
     """The same sequence with the layer only in BBLAYERS: the deployed
     kernel and the packaged debug vmlinux come from two compiles."""
@@ -177,7 +212,7 @@ def test_b_2020_bug_without_the_group(work):
     assert b.compiles == 1
     ids = t3env.output_ids(work)
     assert_copies(ids, layer=False)
-    assert not ({"deploy record", "pkgdata record"} & set(ids)), "the layer acts while not enabled"
+    assert not (EXPECTED_COPIES - {"deployed bzImage"}) & set(ids), "the layer acts while not enabled"
     first = one_compile(ids, "b first build")
     b = lose_and_rebuild(work, ["deploy"], "plain", "b {deploy}")
     assert b.compiles == 1
