@@ -112,6 +112,22 @@ python __anonymous () {
     at = post.index("sstate_task_postfunc") if "sstate_task_postfunc" in post else len(post)
     post.insert(at, "kernel_repro_deploy_fingerprint")
     d.setVarFlag("do_deploy", "postfuncs", " ".join(post))
+    # the device gets the compile's build-id record: ${KERNEL_PACKAGE_NAME}-buildid
+    # (/usr/share/kernel-repro/${PN}.buildid, what `kernel-repro running` and
+    # the boot-time check of the kernel-repro recipe compare /sys/kernel/notes with)
+    d.appendVarFlag("do_install", "postfuncs", " kernel_repro_install_record")
+    pkg = d.expand("${KERNEL_PACKAGE_NAME}-buildid")
+    d.prependVar("PACKAGES", pkg + " ")
+    d.setVar("FILES:" + pkg, d.expand("${datadir}/kernel-repro"))
+    d.setVar("SUMMARY:" + pkg, "GNU build-id of the kernel this build compiled (kernel-repro)")
+    # the package feeds carry the build-id of the vmlinux they packaged
+    tasks = d.getVar("__BBTASKS", False) or []
+    feeds = [t for t in ("do_package_write_rpm", "do_package_write_ipk", "do_package_write_deb") if t in tasks]
+    for task in feeds:
+        post = (d.getVarFlag(task, "postfuncs") or "").split()
+        at = post.index("sstate_task_postfunc") if "sstate_task_postfunc" in post else len(post)
+        post.insert(at, "kernel_repro_feed_fingerprint")
+        d.setVarFlag(task, "postfuncs", " ".join(post))
     if bb.utils.to_boolean(d.getVar("KERNEL_REPRO_SSTATE_REPLACE_STALE")):
         # after sstate_report_unihash (SSTATE_PKG final) and OE-Core's own
         # create step (which keeps an existing object)
@@ -120,7 +136,7 @@ python __anonymous () {
         # it out of the signatures of all the kernel's sstate tasks
         d.appendVarFlag("SSTATEPOSTCREATEFUNCS", "vardepvalueexclude", "| kernel_repro_sstate_replace_stale")
         d.appendVarFlag("SSTATEPOSTCREATEFUNCS", "vardepsexclude", " kernel_repro_sstate_replace_stale")
-    bb.build.addtask("do_kernel_repro_verify", "do_build", "do_deploy do_packagedata", d)
+    bb.build.addtask("do_kernel_repro_verify", "do_build", " ".join(["do_deploy", "do_packagedata"] + feeds), d)
 }
 
 # Images: the deploy-vs-pkgdata check runs whenever an image is built (an
@@ -213,6 +229,47 @@ python kernel_repro_deploy_fingerprint () {
         os.symlink(main, path)
 }
 
+# do_install postfunc: the record for the device, build-id only.
+python kernel_repro_install_record () {
+    import os
+    import kernelrepro.fingerprint as fp
+    rec = kernel_repro_read_record(d, d.getVar("KERNEL_REPRO_BUILDID_FILE"))
+    if rec is None:
+        return
+    fp.write_record(d.expand("${D}${datadir}/kernel-repro/${PN}.buildid"), rec["build_id"], d.getVar("PN"))
+    os.chmod(d.expand("${D}${datadir}/kernel-repro/${PN}.buildid"), 0o644)
+}
+
+# do_package_write_{rpm,ipk,deb} postfunc: the vmlinux going into the feed
+# must be the compiled one; its build-id is recorded inside the task's
+# output (${PKGWRITEDIR<X>}/<PACKAGE_ARCH>/kernel-repro/<PN>.buildid), so the
+# feed's sstate object carries it and do_kernel_repro_verify can compare a
+# restored feed with deploy and pkgdata (package indexers only read *.rpm,
+# *.ipk, *.deb).
+python kernel_repro_feed_fingerprint () {
+    import glob, os
+    import kernelrepro.fingerprint as fp
+    pn = d.getVar("PN")
+    backend = (d.getVar("BB_CURRENTTASK") or "").rpartition("_")[2]
+    outdir = d.getVar("PKGWRITEDIR" + backend.upper())
+    if not outdir:
+        return
+    files = sorted(p for p in glob.glob(d.expand("${PKGDEST}/*/${KERNEL_IMAGEDEST}/vmlinux-*"))
+                   if os.path.isfile(p) and not os.path.islink(p))
+    if not files:
+        return
+    rec = kernel_repro_read_record(d, d.getVar("KERNEL_REPRO_BUILDID_FILE"))
+    pkg = kernel_repro_read_record(d, fp.pkgdata_path(d.getVar("PKGDATA_DIR"), pn))
+    ids = [("%s feed %s" % (backend, os.path.relpath(p, d.getVar("PKGDEST"))), fp.read_build_id(p)) for p in files]
+    ids += [("compile", rec and rec["build_id"]), ("pkgdata", pkg and pkg["build_id"])]
+    kernel_repro_compare(d, ids)
+    fp.write_record(kernel_repro_feed_record(d, backend, outdir), ids[0][1], pn)
+}
+
+def kernel_repro_feed_record(d, backend, top):
+    import os
+    return os.path.join(top, d.getVar("PACKAGE_ARCH"), "kernel-repro", d.getVar("PN") + ".buildid")
+
 # A fingerprint file, or None when absent; a corrupt one fails the task
 # with one line (never a traceback).
 def kernel_repro_read_record(d, path):
@@ -255,7 +312,23 @@ python do_kernel_repro_verify () {
         bb.fatal("kernel-repro: %s: build-id fingerprint missing (pkgdata: %s, deploy: %s); "
                  "rebuild with: bitbake -c cleansstate %s && bitbake %s"
                  % (d.getVar("PN"), pkg is not None, dep is not None, d.getVar("PN"), d.getVar("PN")))
-    kernel_repro_compare(d, [("deploy", dep["build_id"]), ("pkgdata", pkg["build_id"])])
+    ids = [("deploy", dep["build_id"]), ("pkgdata", pkg["build_id"])]
+    # the package feeds this build made or restored (a feed object of another
+    # compile, e.g. left by `bitbake -c deploy` or kept by an image build
+    # that did not need it, is caught here)
+    for task in (d.getVarFlag("do_kernel_repro_verify", "deps") or []):
+        if not task.startswith("do_package_write_"):
+            continue
+        backend = task.rpartition("_")[2]
+        top = d.getVar("DEPLOY_DIR_" + backend.upper())
+        path = kernel_repro_feed_record(d, backend, top)
+        feed = kernel_repro_read_record(d, path)
+        if feed is None:
+            bb.fatal("kernel-repro: %s: the %s feed has no build-id fingerprint (%s); rebuild with: "
+                     "bitbake -c cleansstate %s && bitbake %s"
+                     % (d.getVar("PN"), backend, path, d.getVar("PN"), d.getVar("PN")))
+        ids.append(("%s feed" % backend, feed["build_id"]))
+    kernel_repro_compare(d, ids)
 }
 do_kernel_repro_verify[doc] = "Check that the deployed kernel and the packaged vmlinux share one GNU build-id"
 do_kernel_repro_verify[dirs] = "${T}"
@@ -320,7 +393,15 @@ python kernel_repro_rootfs_check () {
         return  # the kernel was not built with kernel-repro-sstate
     ids = [("pkgdata", pkg["build_id"])]
     rootfs = d.getVar("IMAGE_ROOTFS")
-    for pattern in ("/boot/vmlinux-*", "/boot/%s-*" % d.getVar("KERNEL_IMAGETYPE")):
+    # Only the preferred provider's files: a second kernel (another
+    # KERNEL_PACKAGE_NAME) installs /boot files with its own version.
+    version = "*"
+    try:
+        with open(d.expand("${PKGDATA_DIR}/kernel-depmod/kernel-abiversion")) as f:
+            version = f.read().strip() or "*"
+    except OSError:
+        pass
+    for pattern in ("/boot/vmlinux-" + version, "/boot/%s-%s" % (d.getVar("KERNEL_IMAGETYPE"), version)):
         for path in sorted(glob.glob(rootfs + pattern)):
             if os.path.islink(path):
                 continue
@@ -328,6 +409,10 @@ python kernel_repro_rootfs_check () {
                 ids.append(("rootfs " + path[len(rootfs):], fp.read_build_id(path)))
             except KernelReproError as e:
                 bb.warn("kernel-repro: cannot read the build-id of %s: %s" % (path, e))
+    record = d.expand("${datadir}/kernel-repro/%s.buildid" % pn)
+    installed = kernel_repro_read_record(d, rootfs + record)
+    if installed is not None:
+        ids.append(("rootfs " + record, installed["build_id"]))
     # deploy vs pkgdata: do_kernel_repro_verify, which the image's do_build
     # depends on (the deploy of this build may not have happened yet here)
     try:

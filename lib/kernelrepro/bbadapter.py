@@ -76,8 +76,9 @@ TASK_VARDEPS = (
 #: QA, fingerprint records). Their checksum is KERNEL_REPRO_LIB_SHA256, part
 #: of the kernel tasks' signatures: builders on different versions of this
 #: layer must not share one sstate name for different kernels. (BitBake
-#: tracks the source of functions called from recipe python only for
-#: modules listed in BBIMPORTS, and not their callees' callees.)
+#: tracks library code only for functions of modules listed in BBIMPORTS,
+#: lib/bb/data.py build_dependencies' mod_funcs; a checksum also covers
+#: module-level constants such as the QA defaults.)
 SIGNATURE_MODULES = ("bbadapter.py", "reproenv.py", "kconfigqa.py", "fingerprint.py",
                      os.path.join("data", "bin", "pahole"))
 
