@@ -48,6 +48,8 @@ CONFIGS = {
     # the layer enabled; the same non-reproducible kernel: only the group and
     # the fingerprint stand between the build and a mixed pair
     "group": 'INHERIT += "kernel-repro"\nKR_T3_NONREPRODUCIBLE = "1"\n',
+    # "group" and a do_deploy that fails (an interrupted build), same hashes
+    "group-fail-deploy": 'INHERIT += "kernel-repro"\nKR_T3_NONREPRODUCIBLE = "1"\nKR_T3_FAIL_DEPLOY = "1"\n',
     # OE-Core's own way to a non-reproducible kernel, with the layer
     "debug-timestamps": 'INHERIT += "kernel-repro"\nKERNEL_DEBUG_TIMESTAMPS = "1"\n'
                         'WARN_QA:append = " kernel-repro-timestamps"\n',

@@ -25,6 +25,8 @@ The tests run in file order and build on each other's caches:
      members in its graph and leaves the rpm feed object of the old compile;
      the next full build restores it and stops with both build-ids; the
      command in the message repairs the cache (one compile)
+  j  a rebuild interrupted after do_package* and before do_deploy leaves
+     the old deploy object marked stale: the next build restores no member
   b  the 2020 bug without the layer: deployed != packaged
   e  a mirror mixing two compiles: an error with both build-ids (with the
      layer), a silent mismatch (without)
@@ -201,6 +203,42 @@ def test_i_deploy_only_build_leaves_an_old_feed_object(work):
     assert b.compiles == 1
     STATE["y"] = one_compile(t3env.output_ids(work), "i after the fix")
     objects_carry(work, STATE["y"], "i after the fix")
+
+
+def test_j_interrupted_rebuild_leaves_no_mixed_group(work):
+    """Review item 2: the rpm object lost, the rebuild replaces package,
+    packagedata and package_write_rpm and is interrupted before do_deploy.
+    On disk every member exists again -- the old deploy object beside three
+    of the new compile: a complete-looking mixed group. The hash check had
+    marked it stale, so the next build restores no member of the group."""
+    # runs after (c)/(d), or alone on any consistent group cache and TMPDIR
+    t3env.point("sstate-mirror", "none")
+    t3env.point("sstate", "group")
+    old = one_compile(t3env.output_ids(work), "j before")
+    objects_carry(work, old, "j before")
+    t3env.delete_objects(["package_write_rpm"])
+    t3env.bitbake("-c clean %s" % PN, "group", what="j: -c clean")
+    b = t3env.bitbake(PN, "group-fail-deploy", check=False, what="j: rebuild, do_deploy fails")
+    assert b.rc != 0 and any("fails on purpose" in e for e in b.errors()), b.errors()
+    assert b.compiles == 1
+    objs = t3env.object_ids(work)
+    assert set(objs) == set(BINARY_TASKS), sorted(objs)
+    assert set(objs["deploy"].values()) == {old}
+    new = set(objs["package_write_rpm"].values())
+    assert len(new) == 1 and old not in new, objs["package_write_rpm"]
+    for task in ("package", "packagedata"):
+        assert set(objs[task].values()) == new, (task, objs[task])
+    marked = [p for p in t3env.artifacts.sstate_objects(t3env.sstate_dir(), PN)["deploy"]
+              if os.path.exists(p + ".kernel-repro-stale")]
+    assert marked, "the refused deploy object of the old compile is not marked stale"
+    b = t3env.bitbake(PN, "group", what="j: the next build")
+    assert not (b.setscene & set(BINARY_TASKS)), "restored from a mixed group: %s" % sorted(b.setscene)
+    STATE["y"] = one_compile(t3env.output_ids(work), "j after")
+    assert {STATE["y"]} == new
+    objects_carry(work, STATE["y"], "j after")
+    marks = [os.path.join(r, f) for r, _d, fs in os.walk(t3env.sstate_dir())
+             for f in fs if f.endswith(".kernel-repro-stale")]
+    assert not marks, "stale marks left: %s" % marks
 
 
 def test_b_2020_bug_without_the_group(work):

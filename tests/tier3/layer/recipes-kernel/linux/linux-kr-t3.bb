@@ -19,7 +19,9 @@ def kr_t3_fixture(d):
 
 KR_T3_LINUX_SOURCE ?= "${@kr_t3_fixture(d).find_linux_source()}"
 SRC_URI = "file://${KR_T3_LINUX_SOURCE}"
-S = "${UNPACKDIR}/${@os.path.basename(d.getVar('KR_T3_LINUX_SOURCE')).split('.tar')[0]}"
+# UNPACKDIR is master's (styhead and later); scarthgap unpacks into WORKDIR
+KR_T3_UNPACKDIR = "${@d.getVar('UNPACKDIR') or d.getVar('WORKDIR')}"
+S = "${KR_T3_UNPACKDIR}/${@os.path.basename(d.getVar('KR_T3_LINUX_SOURCE')).split('.tar')[0]}"
 
 LINUX_VERSION = "6.1"
 PV = "${LINUX_VERSION}"
@@ -81,3 +83,13 @@ python kr_t3_build_host () {
 # before kernel-repro's prefunc (appended at finalisation), which re-exports it
 do_compile[prefuncs] += "kr_t3_build_host"
 do_compile_kernelmodules[prefuncs] += "kr_t3_build_host"
+
+# Scenario j (an interrupted rebuild): KR_T3_FAIL_DEPLOY = "1" makes
+# do_deploy fail after do_package* have made their objects. It is in no
+# signature, so the failing and the next build share every sstate name.
+python kr_t3_fail_deploy () {
+    if d.getVar("KR_T3_FAIL_DEPLOY") == "1":
+        bb.fatal("kr-t3: do_deploy fails on purpose (KR_T3_FAIL_DEPLOY: an interrupted build)")
+}
+kr_t3_fail_deploy[vardepsexclude] = "KR_T3_FAIL_DEPLOY"
+do_deploy[prefuncs] += "kr_t3_fail_deploy"
