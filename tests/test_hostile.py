@@ -601,3 +601,71 @@ def test_json_errors_are_json_too(tmp_path, image_file):
     assert json.loads(r.stdout)["exit"] == 2
     r = run_bounded("buildid", "--json", "--no-such-option", image_file)
     assert r.returncode == 2 and json.loads(r.stdout)["exit"] == 2
+
+
+# ===================================================================== 7. without the optional Python modules
+
+#: The CLI from the checkout under an interpreter without site-packages: no
+#: lz4, zstandard, lzo, pyelftools -- a user's first run of scripts/kernel-repro.
+BARE = [sys.executable, "-I", "-S", CLI[1]]
+
+FALLBACK = [("lz4", ["lz4", "-q", "-c"]), ("lz4-BX", ["lz4", "-q", "-c", "-BX", "--content-size"]),
+            ("lz4-legacy", ["lz4", "-q", "-l", "-c"]), ("zstd", ["zstd", "-q", "-c", "--check"]),
+            ("lzo", ["lzop", "-c"]), ("lzo-crc", ["lzop", "-c", "--crc32", "-9"])]
+
+
+@pytest.fixture
+def bare():
+    r = subprocess.run(BARE[:3] + ["-c", "import lz4"], stderr=subprocess.DEVNULL)
+    if r.returncode == 0:
+        pytest.skip("this interpreter has lz4 even without site-packages")
+    return BARE
+
+
+@pytest.mark.parametrize("name,argv", FALLBACK, ids=[f[0] for f in FALLBACK])
+def test_missing_binding_falls_back_to_the_command(tmp_path, bare, name, argv):
+    """Before: 'cannot process input (ModuleNotFoundError: No module named
+    'lz4'); ... report this'. Now the compressor's command decodes it (the
+    kernel's size trailer included), with the same bound."""
+    if not __import__("shutil").which(argv[0]):
+        pytest.skip("%s not installed" % argv[0])
+    data = ARM64_HEAD + os.urandom(200000) + bytes(300000) + note() + bytes(64)
+    comp = _compress(argv, data, tmp_path, "a")
+    p = tmp_path / ("Image." + name)
+    p.write_bytes(comp + struct.pack("<I", len(data)))
+    r = run_bounded("buildid", p, cmd=bare)
+    assert r.returncode == 0 and r.stdout.split()[0] == BID.hex(), r
+    out = tmp_path / "out"
+    r = run_bounded("extract", p, "-o", out, cmd=bare)
+    assert r.returncode == 0 and out.read_bytes() == data, r
+    assert_error(run_bounded("buildid", "--max-size", "300K", p, cmd=bare), "limit", str(p))
+    if name in ("lz4", "zstd"):     # concatenated frames, as in-process
+        p.write_bytes(comp + comp)
+        r = run_bounded("extract", "--force", p, "-o", out, cmd=bare)
+        assert r.returncode == 0 and out.read_bytes() == data + data, r
+    bad = bytearray(comp)
+    if name == "lz4-legacy":    # no checksums in that format: cut it instead
+        del bad[len(bad) // 2:]
+    else:
+        bad[len(bad) // 2] ^= 0x55
+    p.write_bytes(bytes(bad))
+    r = run_bounded("extract", "--force", p, "-o", out, cmd=bare)
+    assert_error(r, str(p))
+
+
+@pytest.mark.parametrize("name,argv,deb,pip", [
+    ("lz4", ["lz4", "-q", "-c"], "python3-lz4", "pip install lz4"),
+    ("zstd", ["zstd", "-q", "-c"], "python3-zstandard", "pip install zstandard"),
+    ("lzo", ["lzop", "-c"], "python3-lzo", "pip install python-lzo")])
+def test_missing_binding_and_command_names_the_packages(tmp_path, bare, name, argv, deb, pip):
+    p = tmp_path / ("Image." + name)
+    p.write_bytes(_compress(argv, raw_image(), tmp_path, "a"))
+    r = run_bounded("buildid", p, cmd=bare, env=dict(os.environ, PATH=str(tmp_path / "empty")))
+    assert_error(r, str(p), deb, pip)
+    assert "report this" not in r.stderr
+
+
+def test_missing_pyelftools_names_the_package(tmp_path, bare, image_file):
+    for argv in (["check", image_file, image_file], ["diff", image_file, image_file]):
+        r = run_bounded(*argv, cmd=bare)
+        assert_error(r, "pyelftools", "python3-pyelftools", "pip install pyelftools")

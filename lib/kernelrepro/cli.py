@@ -10,7 +10,8 @@ import os
 import sys
 
 from . import __version__, decompress, envcmd, image
-from .errors import KernelReproError, Terminated, printable, raise_terminated
+from .errors import (KernelReproError, Terminated, missing_module, printable,
+                     raise_terminated)
 
 PROG = "kernel-repro"
 
@@ -311,6 +312,11 @@ def _run(args, out):
         return 130
     except MemoryError:
         return _fail(args, out, "out of memory (lower --max-size)")
+    except ImportError as e:    # an optional module (pyelftools for check/diff) missing
+        known = missing_module(e)
+        if known is None:
+            raise
+        return _fail(args, out, known)
     except OSError as e:
         return _fail(args, out, "%s%s" % (e.strerror or e, (": " + str(e.filename))
                                           if getattr(e, "filename", None) else ""))

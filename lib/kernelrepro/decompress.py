@@ -22,8 +22,10 @@ legacy lz4 format the kernel's ``lz4 -l`` produces, lzo (lzop).
 
 import bz2
 import lzma
+import os
 import struct
 import zlib
+from os import read as os_read, set_blocking as os_set_blocking, write as os_write
 
 from .errors import FormatError, KernelReproError, LimitExceeded
 
@@ -226,9 +228,14 @@ def _next_frame_or_skippable(f, rest, magic):
     return None
 
 
+LZ4_MAGIC = b"\x04\x22\x4d\x18"
+
+
 def _lz4(f, bound):
-    import lz4.frame
-    return _members(f, "lz4", bound, lz4.frame.LZ4FrameDecompressor, b"\x04\x22\x4d\x18")
+    lz4f = _binding("lz4")
+    if lz4f is None:
+        return _external(f, bound, "lz4", _lz4_frames_raw(f, bound))
+    return _members(f, "lz4", bound, lz4f.LZ4FrameDecompressor, LZ4_MAGIC)
 
 
 #: zstd input handed to the decoder per call. A zstd block is at most
@@ -239,7 +246,13 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def _zstd(f, bound):
-    import zstandard
+    zstandard = _binding("zstd")
+    if zstandard is None:
+        return _external(f, bound, "zstd", _zstd_frames_raw(f, bound))
+    return _zstd_lib(f, bound, zstandard)
+
+
+def _zstd_lib(f, bound, zstandard):
     dctx = zstandard.ZstdDecompressor(max_window_size=1 << 27)
     data = b""
     frame = 0
@@ -298,7 +311,15 @@ def _lz4_legacy_trailer(f, bound, head):
 
 
 def _lz4_legacy(f, bound):
-    import lz4.block
+    lz4b = _binding("lz4-legacy")
+    if lz4b is None:
+        return _external(f, bound, "lz4", _lz4_legacy_blocks(f, bound, None))
+    return _lz4_legacy_blocks(f, bound, lz4b)
+
+
+def _lz4_legacy_blocks(f, bound, lz4b):
+    """Decode legacy lz4 blocks with the binding ``lz4b``; with None, yield the
+    raw stream (magic and blocks, trailer left out) for the lz4 command."""
     head = f.read(4)
     if len(head) < 4 or struct.unpack("<I", head)[0] != LZ4_LEGACY_MAGIC:
         raise bound.corrupt("not legacy lz4 data")
@@ -313,6 +334,8 @@ def _lz4_legacy(f, bound):
         (size,) = struct.unpack("<I", hdr)
         if size == LZ4_LEGACY_MAGIC:
             continue
+        if lz4b is None and not produced_any:
+            yield head
         if size == 0 or size > max_block:
             if not produced_any:
                 raise bound.corrupt("corrupt legacy lz4 data: bad block size %d" % size)
@@ -325,11 +348,14 @@ def _lz4_legacy(f, bound):
                 raise bound.corrupt("truncated legacy lz4 data")
             _lz4_legacy_trailer(f, bound, hdr + block)
             break
-        try:
-            out = lz4.block.decompress(block, uncompressed_size=LZ4_LEGACY_BLOCK)
-        except lz4.block.LZ4BlockError as e:
-            raise bound.corrupt("corrupt legacy lz4 data: %s" % e)
         produced_any = True
+        if lz4b is None:
+            yield hdr + block
+            continue
+        try:
+            out = lz4b.decompress(block, uncompressed_size=LZ4_LEGACY_BLOCK)
+        except lz4b.LZ4BlockError as e:
+            raise bound.corrupt("corrupt legacy lz4 data: %s" % e)
         bound.add(len(out), "lz4")
         yield out
     if not produced_any:
@@ -342,15 +368,17 @@ _F_CRC32_D, _F_CRC32_C, _F_H_FILTER, _F_H_CRC32 = 0x100, 0x200, 0x800, 0x1000
 _LZO_MAX_BLOCK = 64 << 20
 
 
-def _lzo_header(f, bound):
-    """Parse and verify an lzop header -> flags."""
+def _lzo_header(f, bound, raw_out=None):
+    """Parse and verify an lzop header -> flags. ``raw_out``: a list that gets its bytes."""
     raw = []
+    every = [] if raw_out is None else raw_out
 
     def need(n):
         b = _read_exact(f, n)
         if len(b) < n:
             raise bound.corrupt("truncated lzo data")
         raw.append(b)
+        every.append(b)
         return b
     if need(9) != b"\x89LZO\x00\r\n\x1a\n":
         raise bound.corrupt("not lzo data")
@@ -369,7 +397,7 @@ def _lzo_header(f, bound):
         need(4)
     need(need(1)[0])  # name
     covered = b"".join(raw)
-    (check,) = struct.unpack(">I", _read_exact(f, 4).rjust(4, b"\0"))
+    (check,) = struct.unpack(">I", need(4))
     want = zlib.crc32(covered) if flags & _F_H_CRC32 else zlib.adler32(covered, 1)
     if check != want:
         raise bound.corrupt("corrupt lzo data: header checksum mismatch")
@@ -382,14 +410,28 @@ def _lzo_header(f, bound):
 
 
 def _lzo(f, bound):
-    lzo = _import_binding("lzo", "lzo")
-    flags = _lzo_header(f, bound)
+    lzo = _binding("lzo")
+    if lzo is None:
+        return _external(f, bound, "lzo", _lzo_blocks(f, bound, None))
+    return _lzo_blocks(f, bound, lzo)
+
+
+def _lzo_blocks(f, bound, lzo):
+    """Decode an lzop file with the binding ``lzo``, verifying every checksum;
+    with None, yield its raw bytes up to the end marker for the lzop command
+    (which verifies them itself)."""
+    raw = []
+    flags = _lzo_header(f, bound, raw)
+    if lzo is None:
+        yield b"".join(raw)
     block = 0
 
     def need(n):
         b = _read_exact(f, n)
         if len(b) < n:
             raise bound.corrupt("truncated lzo data")
+        if lzo is None:
+            raw.append(b)
         return b
 
     def sums(data, adler, crc):
@@ -401,8 +443,11 @@ def _lzo(f, bound):
         return out
     while True:
         block += 1
+        raw.clear()
         (dst_len,) = struct.unpack(">I", need(4))
         if dst_len == 0:
+            if lzo is None:
+                yield b"".join(raw)
             return
         if dst_len > _LZO_MAX_BLOCK:
             raise bound.corrupt("corrupt lzo data: block of %d bytes" % dst_len)
@@ -416,6 +461,9 @@ def _lzo(f, bound):
             nc = bool(flags & _F_ADLER32_C) + bool(flags & _F_CRC32_C)
             c_sums = list(struct.unpack(">%dI" % nc, need(4 * nc)))
         data = need(src_len)
+        if lzo is None:
+            yield b"".join(raw)
+            continue
         if c_sums and c_sums != sums(data, _F_ADLER32_C, _F_CRC32_C):
             raise bound.corrupt("corrupt lzo data: checksum mismatch in compressed block %d" % block)
         if src_len == dst_len:
@@ -434,13 +482,220 @@ def _lzo(f, bound):
         yield out
 
 
-def _import_binding(module, method):
+#: method -> (Python module, Debian package of it, pip package, command, Debian package of it)
+BINDINGS = {
+    "zstd": ("zstandard", "python3-zstandard", "zstandard", "zstd", "zstd"),
+    "lz4": ("lz4.frame", "python3-lz4", "lz4", "lz4", "lz4"),
+    "lz4-legacy": ("lz4.block", "python3-lz4", "lz4", "lz4", "lz4"),
+    "lzo": ("lzo", "python3-lzo", "python-lzo", "lzop", "lzop"),
+}
+#: How to run each tool: decompress standard input to standard output, quietly.
+TOOL_ARGV = {"zstd": ["-d", "-c", "-q"], "lz4": ["-d", "-c", "-q"], "lzop": ["-d", "-c"]}
+
+
+def _binding(method):
+    """The Python binding of ``method``, or None when it is not installed."""
     import importlib
     try:
-        return importlib.import_module(module)
+        return importlib.import_module(BINDINGS[method][0])
     except ImportError:
-        raise KernelReproError("%s-compressed image: the Python module %r is not installed"
-                               % (method, module))
+        return None
+
+
+def _tool(method, bound=None):
+    """argv of the command-line decoder to fall back on, or a one-line error saying
+    what to install."""
+    import shutil
+    module, deb, pip, cmd, cmd_deb = BINDINGS[method]
+    path = shutil.which(cmd)
+    if path:
+        return [path] + TOOL_ARGV[cmd]
+    raise KernelReproError((bound.named if bound else str)(
+        "%s-compressed data: needs the Python module %s or the %s command, and neither is "
+        "installed (Debian: apt-get install %s or %s; pip: pip install %s)"
+        % (method.split("-")[0], module.split(".")[0], cmd, deb, cmd_deb, pip)))
+
+
+def _zstd_frames_raw(f, bound):
+    """The bytes of the zstd frames of a stream, for the zstd command.
+
+    Walks frame headers and block headers (no decoding) so that the command
+    sees the frames and nothing after them: the kernel's appended size
+    would make it fail. Skippable frames are passed on, as the in-process
+    decoder skips them.
+    """
+    data = b""
+    frame = 0
+    while True:
+        data += _read_exact(f, max(0, 4 - len(data)))
+        if frame and not (len(data) == 4 and (data == ZSTD_MAGIC or _skippable(data))):
+            return      # trailing bytes end the stream, as in _zstd_lib
+        if _skippable(data):
+            size_b = _read_exact(f, 4)
+            if len(size_b) < 4:
+                raise bound.corrupt("truncated zstd skippable frame")
+            (skip,) = struct.unpack("<I", size_b)
+            yield data + size_b
+            yield from _copy_n(f, skip, bound, "zstd skippable frame")
+            data = b""
+            frame += 1
+            continue
+        if data != ZSTD_MAGIC:
+            raise bound.corrupt("not zstd data")
+        frame += 1
+        fhd = _need(f, 1, bound, "zstd")
+        fcs_flag, single, checksum, did_flag = fhd[0] >> 6, (fhd[0] >> 5) & 1, \
+            (fhd[0] >> 2) & 1, fhd[0] & 3
+        if fhd[0] & 0x08:
+            raise bound.corrupt("corrupt zstd data: reserved frame header bit set")
+        rest = (0 if single else 1) + (0, 1, 2, 4)[did_flag] + \
+            ((1 if single else 0), 2, 4, 8)[fcs_flag]
+        yield data + fhd + _need(f, rest, bound, "zstd")
+        while True:
+            bh = _need(f, 3, bound, "zstd")
+            h = bh[0] | bh[1] << 8 | bh[2] << 16
+            last, btype, size = h & 1, (h >> 1) & 3, h >> 3
+            if btype == 3 or size > (128 << 10):
+                raise bound.corrupt("corrupt zstd data: bad block header")
+            yield bh + _need(f, 1 if btype == 1 else size, bound, "zstd")
+            if last:
+                break
+        if checksum:
+            yield _need(f, 4, bound, "zstd")
+        data = b""
+
+
+def _lz4_frames_raw(f, bound):
+    """The bytes of the lz4 frames of a stream, for the lz4 command (see _zstd_frames_raw)."""
+    data = b""
+    frame = 0
+    while True:
+        data += _read_exact(f, max(0, 4 - len(data)))
+        if frame and not (len(data) == 4 and (data == LZ4_MAGIC or _skippable(data))):
+            return
+        if _skippable(data):
+            size_b = _need(f, 4, bound, "lz4")
+            yield data + size_b
+            yield from _copy_n(f, struct.unpack("<I", size_b)[0], bound, "lz4 skippable frame")
+            data = b""
+            frame += 1
+            continue
+        if data != LZ4_MAGIC:
+            raise bound.corrupt("not lz4 data")
+        frame += 1
+        flg_bd = _need(f, 2, bound, "lz4")
+        flg = flg_bd[0]
+        rest = (8 if flg & 0x08 else 0) + (4 if flg & 0x01 else 0) + 1
+        yield data + flg_bd + _need(f, rest, bound, "lz4")
+        while True:
+            bs = _need(f, 4, bound, "lz4")
+            (size,) = struct.unpack("<I", bs)
+            if size == 0:
+                yield bs
+                break
+            size &= 0x7fffffff
+            if size > (4 << 20):
+                raise bound.corrupt("corrupt lz4 data: block of %d bytes" % size)
+            yield bs
+            yield from _copy_n(f, size + (4 if flg & 0x10 else 0), bound, "lz4")
+        if flg & 0x04:
+            yield _need(f, 4, bound, "lz4")
+        data = b""
+
+
+def _skippable(b):
+    return len(b) >= 4 and b[1:4] == _SKIPPABLE and 0x50 <= b[0] <= 0x5f
+
+
+def _need(f, n, bound, what):
+    b = _read_exact(f, n)
+    if len(b) < n:
+        raise bound.corrupt("truncated %s data" % what)
+    return b
+
+
+def _copy_n(f, n, bound, what):
+    while n > 0:
+        b = f.read(min(n, IN_CHUNK))
+        if not b:
+            raise bound.corrupt("truncated %s data" % what)
+        n -= len(b)
+        yield b
+
+
+def _external(f, bound, method, raw):
+    """Decode with the command-line tool: ``raw`` (the stream's own bytes, as
+    framed above) goes to its standard input, its output is bounded like ours.
+
+    The tool only reads data (nothing of the input is ever executed); one
+    thread, non-blocking pipes; the tool is killed on any early exit (limit
+    reached, build-id found, error, signal).
+    """
+    import selectors
+    import subprocess
+    argv = _tool(method, bound)
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=dict(_env(), LC_ALL="C"))
+    try:
+        sel = selectors.DefaultSelector()
+        for fobj in (proc.stdin, proc.stdout, proc.stderr):
+            os_set_blocking(fobj.fileno(), False)
+        sel.register(proc.stdin, selectors.EVENT_WRITE)
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        sel.register(proc.stderr, selectors.EVENT_READ)
+        pending, err, out_open, raw_done = b"", b"", True, False
+        while out_open:
+            for key, _ev in sel.select():
+                fobj = key.fileobj
+                if fobj is proc.stdin:
+                    if not pending and not raw_done:
+                        pending = next(raw, None)
+                        if pending is None:
+                            pending, raw_done = b"", True
+                    if pending:
+                        try:
+                            n = os_write(proc.stdin.fileno(), pending[:1 << 16])
+                        except BrokenPipeError:
+                            raw_done, pending = True, b""
+                            n = 0
+                        pending = pending[n:]
+                    if raw_done and not pending:
+                        sel.unregister(proc.stdin)
+                        proc.stdin.close()
+                elif fobj is proc.stdout:
+                    data = os_read(proc.stdout.fileno(), CHUNK)
+                    if not data:
+                        sel.unregister(proc.stdout)
+                        out_open = False
+                        continue
+                    bound.add(len(data), method.split("-")[0])
+                    yield data
+                else:
+                    data = os_read(proc.stderr.fileno(), 4096)
+                    if data:
+                        err = (err + data)[-4096:]
+                    else:
+                        sel.unregister(proc.stderr)
+        rc = proc.wait()
+        if rc != 0:
+            last = err.decode("utf-8", "replace").strip().splitlines()
+            raise bound.corrupt("corrupt %s data: %s -d failed (exit %d%s)" % (
+                method.split("-")[0], os.path.basename(argv[0]), rc,
+                ": " + last[-1].strip() if last else ""))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for fobj in (proc.stdin, proc.stdout, proc.stderr):
+            try:
+                fobj.close()
+            except OSError:
+                pass
+        raw.close()
+
+
+def _env():
+    return os.environ
 
 
 _METHODS = {"gzip": _gzip, "bzip2": _bz2, "xz": _xz, "lzma": _lzma, "zstd": _zstd,

@@ -77,3 +77,22 @@ def printable(text):
         else:
             out.append("\\u%04x" % o if o < 0x10000 else "\\U%08x" % o)
     return "".join(out)
+
+
+#: A Python module the toolkit may miss -> (what needs it, Debian package, pip package).
+OPTIONAL_MODULES = {
+    "elftools": ("check and diff", "python3-pyelftools", "pyelftools"),
+    "zstandard": ("zstd images", "python3-zstandard", "zstandard"),
+    "lz4": ("lz4 images", "python3-lz4", "lz4"),
+    "lzo": ("lzo images", "python3-lzo", "python-lzo"),
+}
+
+
+def missing_module(e):
+    """A one-line KernelReproError for an ImportError of a known optional module, or None."""
+    name = (getattr(e, "name", None) or "").split(".")[0]
+    if name not in OPTIONAL_MODULES:
+        return None
+    what, deb, pip = OPTIONAL_MODULES[name]
+    return KernelReproError("%s need %s (Python module %s), which is not installed (Debian: "
+                            "apt-get install %s; pip: pip install %s)" % (what, pip, name, deb, pip))
