@@ -187,6 +187,17 @@ def test_notes_inside_embedded_elfs_are_skipped_cheaply(tmp_path):
     assert r.returncode == 0 and r.stdout.split()[0] == BID.hex(), r
 
 
+@pytest.mark.parametrize("data", [b"\x7fELF", b"\x7fELF\x02\x01", b"\x7fELF" + bytes(40)])
+def test_truncated_elf_header_is_a_clean_error(tmp_path, data):
+    """Found by tests/fuzz (atheris): a file holding only the ELF magic said
+    'cannot process input (IndexError ...) report this'."""
+    p = tmp_path / "vmlinux"
+    p.write_bytes(data)
+    r = run_bounded("buildid", p)
+    assert_error(r, str(p), "truncated elf")
+    assert "report this" not in r.stderr
+
+
 # ===================================================================== 2. memory
 
 def test_lying_program_header_count_costs_no_memory(tmp_path):

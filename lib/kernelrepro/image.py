@@ -276,6 +276,8 @@ def resolve(blob, limit=decompress.DEFAULT_LIMIT, name="input"):
         if len(head) < 4:
             raise FormatError("%s: too short to be a kernel image (%d bytes)" % (name, len(head)))
         if head[:4] == b"\x7fELF":
+            if len(head) < 0x34:
+                raise FormatError("%s: truncated ELF header (%d bytes)" % (name, len(head)))
             layers.append(Layer("ELF", _elf_desc(head)))
             return "elf", blob, layers
         if _is_zboot(head):
