@@ -93,13 +93,20 @@ def cmd_extract(args, out):
 
 
 def cmd_check(args, out):
+    if args.debuginfod is not None or args.debug_vmlinux is None:
+        from . import debuginfod  # the debug file a debugger would download
+        return debuginfod.cmd_check(args, out, _limit(args), _report_check)
     from . import compare  # pyelftools: imported only where needed (fast buildid)
     r = compare.check(args.image, args.debug_vmlinux, _limit(args))
+    return _report_check(args, r, args.debug_vmlinux, out)
+
+
+def _report_check(args, r, debug_name, out):
     if args.json:
         out.write(_dumps(r, indent=1) + "\n")
     else:
         out.write("image:         %s  %s\n" % (r["image"]["build_id"], args.image))
-        out.write("debug vmlinux: %s  %s\n" % (r["debug"]["build_id"], args.debug_vmlinux))
+        out.write("debug vmlinux: %s  %s\n" % (r["debug"]["build_id"], debug_name))
         sec = r["sections"]
         if sec:
             out.write("sections:      %d allocated sections compared, %d differ\n" % (
@@ -126,6 +133,9 @@ def _skipped_line(sec):
 
 
 def cmd_running(args, out):
+    if args.debug_vmlinux is None or args.debuginfod is not None or args.records:
+        from . import running  # records on the device, or debuginfod
+        return running.cmd_running(args, out, _limit(args))
     notes = args.notes or "/sys/kernel/notes"
     running = image.notes_build_id(notes)
     dbg = image.describe(args.debug_vmlinux, _limit(args))
@@ -235,7 +245,10 @@ def build_parser():
 
     s = sub.add_parser("check", parents=[common], help="does a deployed image match its debug vmlinux?")
     s.add_argument("image")
-    s.add_argument("debug_vmlinux")
+    s.add_argument("debug_vmlinux", nargs="?")
+    s.add_argument("--debuginfod", nargs="?", const="", metavar="URL",
+                   help="check against the debug file debuginfod serves for the image's "
+                   "build-id (default: $DEBUGINFOD_URLS)")
     s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("diff", parents=[common], help="are two kernels identical? if not, why?")
@@ -246,8 +259,15 @@ def build_parser():
     s = sub.add_parser("running", parents=[common],
                        help="does the running kernel match these debug symbols?",
                        description="Compare the running kernel's build-id (from "
-                       "/sys/kernel/notes) with a debug vmlinux or a deployed image.")
-    s.add_argument("debug_vmlinux")
+                       "/sys/kernel/notes) with a debug vmlinux or a deployed image; without "
+                       "one, with the build-id records the kernel package installs, or ask "
+                       "debuginfod for its debug info.")
+    s.add_argument("debug_vmlinux", nargs="?")
+    s.add_argument("--records", metavar="DIR",
+                   help="build-id records (default: /usr/share/kernel-repro)")
+    s.add_argument("--debuginfod", nargs="?", const="", metavar="URL",
+                   help="fetch the running kernel's debug info by build-id (default: "
+                   "$DEBUGINFOD_URLS)")
     s.add_argument("--notes", metavar="PATH",
                    help="a copy of /sys/kernel/notes (default: this machine's)")
     s.set_defaults(func=cmd_running)
