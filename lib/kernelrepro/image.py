@@ -73,16 +73,39 @@ class FileBlob(_WindowBlob):
         return self.f.read(size)
 
 
-class StreamBlob:
-    """A decompressed stream, buffered as far as it has been read."""
+class _Rewind(Exception):
+    """A look-up needs bytes a StreamBlob in look-up mode has dropped: start again
+    keeping everything (see StreamBlob)."""
 
-    def __init__(self, chunks, cap=None):
+
+#: Look-up mode keeps this much of the start of a stream (in memory) ...
+LOOKUP_KEEP = 64 << 20
+#: ... and at least this much of its most recent output.
+LOOKUP_TAIL = 4 << 20
+
+
+class StreamBlob:
+    """A decompressed stream, buffered as far as it has been read.
+
+    ``keep=None``: everything read is kept (spooled to a temporary file past
+    64 MiB), for extraction. ``keep=N`` (look-up mode, for a build-id): only
+    the first N bytes and the last LOOKUP_TAIL are kept, so a header that
+    sends the reader far into a stream (a note or table claimed near the
+    --max-size cap) costs decompression time, neither memory nor disk; a
+    read of dropped bytes raises _Rewind and the caller starts again in
+    full mode.
+    """
+
+    def __init__(self, chunks, cap=None, keep=None):
         self.chunks = iter(chunks)
         self.cap = cap          # at most this many bytes (the --max-size budget)
+        self.keep = keep
         self.buf = tempfile.SpooledTemporaryFile(max_size=64 << 20)
         self.have = 0
         self.done = False
         self.consumed = False
+        self.kept = 0           # bytes [0, kept) are in buf
+        self.tail = []          # (offset, chunk) of the newest output past ``kept``
 
     def _fill(self, upto):
         if self.consumed:
@@ -93,22 +116,38 @@ class StreamBlob:
             except StopIteration:
                 self.done = True
                 break
-            self.buf.seek(self.have)
-            self.buf.write(c)
+            if self.keep is None or self.have + len(c) <= self.keep:
+                self.buf.seek(self.have)
+                self.buf.write(c)
+                self.kept = self.have + len(c)
+            else:
+                self.tail.append((self.have, c))
+                while len(self.tail) > 1 and \
+                        self.have + len(c) - self.tail[1][0] >= LOOKUP_TAIL:
+                    self.tail.pop(0)
             self.have += len(c)
 
     def read_at(self, offset, size):
         self._fill(offset + size)
         if offset >= self.have or size <= 0:
             return b""
-        self.buf.seek(offset)
-        return self.buf.read(min(size, self.have - offset))
+        size = min(size, self.have - offset)
+        if offset + size <= self.kept:
+            self.buf.seek(offset)
+            return self.buf.read(size)
+        if not self.tail or offset < self.tail[0][0] or (offset < self.kept):
+            raise _Rewind()
+        start = self.tail[0][0]
+        data = b"".join(c for _o, c in self.tail)
+        return data[offset - start:offset - start + size]
 
     def size(self):
         self._fill(float("inf"))
         return self.have
 
     def copy_to(self, out, chunk=decompress.CHUNK):
+        if self.kept < self.have:
+            raise _Rewind()
         pos = 0
         while pos < self.have:
             self.buf.seek(pos)
@@ -262,7 +301,7 @@ class Layer:
         return "%s (%s)" % (self.kind, self.detail) if self.detail else self.kind
 
 
-def resolve(blob, limit=decompress.DEFAULT_LIMIT, name="input"):
+def resolve(blob, limit=decompress.DEFAULT_LIMIT, name="input", keep=None):
     """Peel container layers off ``blob``.
 
     Returns ``(kind, blob, layers)`` where kind is 'elf', 'image' (raw
@@ -286,14 +325,14 @@ def resolve(blob, limit=decompress.DEFAULT_LIMIT, name="input"):
             if method not in decompress._METHODS:
                 raise FormatError("%s: EFI zboot image with unknown compression %r" % (name, method))
             layers.append(Layer("EFI zboot", "%s payload at 0x%x, %d bytes" % (method, off, size)))
-            blob = StreamBlob(decompress.stream(_reader(blob, off, size), method, budget), budget.limit)
+            blob = StreamBlob(decompress.stream(_reader(blob, off, size), method, budget), budget.limit, keep)
             continue
         if _is_arm64_image(head) or _is_riscv_image(head):
             layers.append(Layer("arm64 Image" if _is_arm64_image(head) else "riscv Image",
                                 "raw, EFI stub" if head[:2] == b"MZ" else "raw"))
             return "image", blob, layers
         if _is_bzimage(head):
-            blob = _bzimage_payload(blob, head, layers, budget, name)
+            blob = _bzimage_payload(blob, head, layers, budget, name, keep)
             continue
         secs = _pe_sections(blob, head)
         if secs is not None:
@@ -308,7 +347,7 @@ def resolve(blob, limit=decompress.DEFAULT_LIMIT, name="input"):
         method = decompress.detect(head)
         if method:
             layers.append(Layer(method))
-            blob = StreamBlob(decompress.stream(_reader(blob, 0), method, budget), budget.limit)
+            blob = StreamBlob(decompress.stream(_reader(blob, 0), method, budget), budget.limit, keep)
             continue
         if _looks_like_notes(blob.read_at(0, 1 << 16)):
             layers.append(Layer("ELF notes", "as in /sys/kernel/notes"))
@@ -328,7 +367,7 @@ class _SubBlob(_WindowBlob):
         return self.blob.read_at(self.off + offset, min(size, self.length - offset))
 
 
-def _bzimage_payload(blob, head, layers, limit, name):
+def _bzimage_payload(blob, head, layers, limit, name, keep=None):
     version = _u16(head, 0x206)
     if version < 0x208:
         raise FormatError("%s: bzImage boot protocol %d.%02d is older than 2.08 and "
@@ -354,7 +393,7 @@ def _bzimage_payload(blob, head, layers, limit, name):
     layers.append(Layer("bzImage" + pe, "protocol %d.%02d, %s payload at 0x%x, %d bytes"
                         % (version >> 8, version & 0xff, method, start, payload_len)))
     return StreamBlob(decompress.stream(_reader(blob, start, payload_len), method, limit),
-                      limit.limit)
+                      limit.limit, keep)
 
 
 # --------------------------------------------------------------------------
@@ -671,11 +710,26 @@ def scan_build_id(blob, chunk=decompress.CHUNK):
 # Public entry points
 
 @contextlib.contextmanager
-def open_image(path, limit=decompress.DEFAULT_LIMIT):
-    """Open ``path`` and resolve it: yields (kind, blob, layers)."""
+def open_image(path, limit=decompress.DEFAULT_LIMIT, keep=None):
+    """Open ``path`` and resolve it: yields (kind, blob, layers).
+
+    ``keep``: look-up mode for decompressed streams (see StreamBlob).
+    """
     f = _open_input(path)
     with f:
-        yield resolve(FileBlob(f), limit, name=path)
+        yield resolve(FileBlob(f), limit, name=path, keep=keep)
+
+
+def _look_up(path, limit, fn):
+    """fn(kind, blob, layers) on ``path`` opened in look-up mode; again keeping
+    everything if the look-up needed bytes that mode dropped."""
+    for keep in (LOOKUP_KEEP, None):
+        try:
+            with open_image(path, limit, keep) as (kind, blob, layers):
+                return fn(kind, blob, layers)
+        except _Rewind:
+            continue
+    raise RuntimeError("internal error: look-up did not finish")
 
 
 _NOT_REGULAR = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO (named pipe)"),
@@ -760,8 +814,7 @@ def build_id_of(kind, blob, name="input"):
 
 def read_build_id(path, limit=decompress.DEFAULT_LIMIT):
     """The GNU build-id (hex) of any kernel image; decompresses only as far as needed."""
-    with open_image(path, limit) as (kind, blob, _layers):
-        return build_id_of(kind, blob, path)
+    return _look_up(path, limit, lambda kind, blob, _layers: build_id_of(kind, blob, path))
 
 
 def notes_build_id(path):
@@ -795,9 +848,9 @@ def notes_data_build_id(data, name="kernel notes"):
 
 def describe(path, limit=decompress.DEFAULT_LIMIT):
     """Build-id and the layers of an image, as a dict."""
-    with open_image(path, limit) as (kind, blob, layers):
-        return {"file": path, "kind": kind, "layers": [str(x) for x in layers],
-                "build_id": build_id_of(kind, blob, path)}
+    return _look_up(path, limit, lambda kind, blob, layers: {
+        "file": path, "kind": kind, "layers": [str(x) for x in layers],
+        "build_id": build_id_of(kind, blob, path)})
 
 
 def _umask():
