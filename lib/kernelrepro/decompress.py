@@ -219,15 +219,6 @@ def _lzma(f, bound):
 _SKIPPABLE = b"\x2a\x4d\x18"    # bytes 1-3 of a skippable frame's magic (lz4 and zstd)
 
 
-def _next_frame_or_skippable(f, rest, magic):
-    if len(rest) < 8:
-        rest += _read_exact(f, IN_CHUNK)
-    if len(rest) > 4 and (rest.startswith(magic) or
-                          (rest[1:4] == _SKIPPABLE and 0x50 <= rest[0] <= 0x5f)):
-        return rest
-    return None
-
-
 LZ4_MAGIC = b"\x04\x22\x4d\x18"
 
 
@@ -238,65 +229,49 @@ def _lz4(f, bound):
     return _members(f, "lz4", bound, lz4f.LZ4FrameDecompressor, LZ4_MAGIC)
 
 
-#: zstd input handed to the decoder per call. A zstd block is at most
-#: 128 KiB of output from as little as 4 bytes of input, and the binding
-#: returns a call's whole output at once: 1 KiB in is at most 32 MiB out.
-ZSTD_FEED = 1 << 10
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def _zstd(f, bound):
     zstandard = _binding("zstd")
     if zstandard is None:
-        return _external(f, bound, "zstd", _zstd_frames_raw(f, bound))
+        return _external(f, bound, "zstd", (b for _tag, b in _zstd_pieces(f, bound)))
     return _zstd_lib(f, bound, zstandard)
 
 
 def _zstd_lib(f, bound, zstandard):
+    """Decode zstd frames a block at a time.
+
+    The binding returns all the output of one decompress() call at once, so
+    the input is handed over as the frame walker cuts it (_zstd_pieces):
+    one block per call, and a zstd block is at most 128 KiB of output
+    however few bytes it takes -- a bomb never materialises.
+    """
     dctx = zstandard.ZstdDecompressor(max_window_size=1 << 27)
-    data = b""
-    frame = 0
-    while True:
-        if data[1:4] == _SKIPPABLE and 0x50 <= data[0] <= 0x5f:
-            data += _read_exact(f, max(0, 8 - len(data)))
-            if len(data) < 8:
-                raise bound.corrupt("truncated zstd skippable frame")
-            skip = struct.unpack_from("<I", data, 4)[0]
-            data = data[8:]
-            while skip > len(data):
-                skip -= len(data)
-                data = f.read(min(skip, IN_CHUNK))
-                if not data:
-                    raise bound.corrupt("truncated zstd skippable frame")
-            data = data[skip:]
-        else:
-            frame += 1
-            d = dctx.decompressobj()
-            pending, npending = [], 0
-            while not d.eof:
-                if not data:
-                    data = f.read(IN_CHUNK)
-                    if not data:
-                        raise bound.corrupt("truncated zstd data: the stream ends before its "
-                                            "end marker%s" % _which(frame))
-                piece, data = data[:ZSTD_FEED], data[ZSTD_FEED:]
-                try:
-                    out = d.decompress(piece)
-                except zstandard.ZstdError as e:
-                    raise bound.corrupt("corrupt zstd data%s: %s" % (_which(frame), e))
-                if out:
-                    bound.add(len(out), "zstd")
-                    pending.append(out)
-                    npending += len(out)
-                    if npending >= CHUNK:
-                        yield b"".join(pending)
-                        pending, npending = [], 0
-            if pending:
+    d, frame = None, 0
+    pending, npending = [], 0
+    for tag, piece in _zstd_pieces(f, bound):
+        if tag == "skip":
+            continue
+        if tag == "head":
+            if d is not None and not d.eof:
+                raise bound.corrupt("corrupt zstd data%s: frame does not end" % _which(frame))
+            d, frame = dctx.decompressobj(), frame + 1
+        try:
+            out = d.decompress(piece)
+        except zstandard.ZstdError as e:
+            raise bound.corrupt("corrupt zstd data%s: %s" % (_which(frame), e))
+        if out:
+            bound.add(len(out), "zstd")
+            pending.append(out)
+            npending += len(out)
+            if npending >= CHUNK:
                 yield b"".join(pending)
-            data = d.unused_data + data
-        data = _next_frame_or_skippable(f, data, ZSTD_MAGIC)
-        if data is None:
-            return
+                pending, npending = [], 0
+    if d is not None and not d.eof:
+        raise bound.corrupt("corrupt zstd data%s: frame does not end" % _which(frame))
+    if pending:
+        yield b"".join(pending)
 
 
 def _lz4_legacy_trailer(f, bound, head):
@@ -516,27 +491,30 @@ def _tool(method, bound=None):
         % (method.split("-")[0], module.split(".")[0], cmd, deb, cmd_deb, pip)))
 
 
-def _zstd_frames_raw(f, bound):
-    """The bytes of the zstd frames of a stream, for the zstd command.
+def _zstd_pieces(f, bound):
+    """The zstd frames of a stream, cut at frame and block boundaries:
+    ("head", frame header), ("data", one block / the checksum), ("skip",
+    part of a skippable frame).
 
-    Walks frame headers and block headers (no decoding) so that the command
-    sees the frames and nothing after them: the kernel's appended size
-    would make it fail. Skippable frames are passed on, as the in-process
-    decoder skips them.
+    Walks frame and block headers only (no decoding). It finds where the
+    frames end -- trailing bytes that start no frame (the kernel's appended
+    size) end the stream, which the zstd command would reject -- and cuts
+    the input so that one piece decodes to at most one block (128 KiB).
     """
     data = b""
     frame = 0
     while True:
         data += _read_exact(f, max(0, 4 - len(data)))
         if frame and not (len(data) == 4 and (data == ZSTD_MAGIC or _skippable(data))):
-            return      # trailing bytes end the stream, as in _zstd_lib
+            return      # trailing bytes end the stream
         if _skippable(data):
             size_b = _read_exact(f, 4)
             if len(size_b) < 4:
                 raise bound.corrupt("truncated zstd skippable frame")
             (skip,) = struct.unpack("<I", size_b)
-            yield data + size_b
-            yield from _copy_n(f, skip, bound, "zstd skippable frame")
+            yield "skip", data + size_b
+            for b in _copy_n(f, skip, bound, "zstd skippable frame"):
+                yield "skip", b
             data = b""
             frame += 1
             continue
@@ -550,23 +528,23 @@ def _zstd_frames_raw(f, bound):
             raise bound.corrupt("corrupt zstd data: reserved frame header bit set")
         rest = (0 if single else 1) + (0, 1, 2, 4)[did_flag] + \
             ((1 if single else 0), 2, 4, 8)[fcs_flag]
-        yield data + fhd + _need(f, rest, bound, "zstd")
+        yield "head", data + fhd + _need(f, rest, bound, "zstd")
         while True:
             bh = _need(f, 3, bound, "zstd")
             h = bh[0] | bh[1] << 8 | bh[2] << 16
             last, btype, size = h & 1, (h >> 1) & 3, h >> 3
             if btype == 3 or size > (128 << 10):
-                raise bound.corrupt("corrupt zstd data: bad block header")
-            yield bh + _need(f, 1 if btype == 1 else size, bound, "zstd")
+                raise bound.corrupt("corrupt zstd data%s: bad block header" % _which(frame))
+            yield "data", bh + _need(f, 1 if btype == 1 else size, bound, "zstd")
             if last:
                 break
         if checksum:
-            yield _need(f, 4, bound, "zstd")
+            yield "data", _need(f, 4, bound, "zstd")
         data = b""
 
 
 def _lz4_frames_raw(f, bound):
-    """The bytes of the lz4 frames of a stream, for the lz4 command (see _zstd_frames_raw)."""
+    """The bytes of the lz4 frames of a stream, for the lz4 command (see _zstd_pieces)."""
     data = b""
     frame = 0
     while True:
