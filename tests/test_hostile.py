@@ -710,3 +710,24 @@ def test_note_claimed_far_into_a_stream_costs_no_disk(tmp_path):
     out = tmp_path / "out"
     r = run_bounded("extract", p, "-o", out, timeout=120)
     assert r.returncode == 0 and out.stat().st_size == far + 36 + 4096, r
+
+
+@pytest.mark.parametrize("name,argv", [("lz4", ["lz4", "-q", "-c"]), ("zstd", ["zstd", "-q", "-c"])])
+@pytest.mark.parametrize("interp", ["in-process", "command"])
+def test_skippable_frames_are_passed_over(tmp_path, name, argv, interp):
+    """lz4 and zstd skippable frames between and after data frames, then the
+    kernel's size trailer: like lz4 -dc / zstd -dc, both decoders."""
+    cmd = None
+    if interp == "command":
+        if subprocess.run(BARE[:3] + ["-c", "import lz4"], stderr=subprocess.DEVNULL).returncode == 0:
+            pytest.skip("this interpreter has the bindings even without site-packages")
+        cmd = BARE
+    first, second = ARM64_HEAD + os.urandom(50000), os.urandom(50000) + note()
+    skip = struct.pack("<II", 0x184D2A5E, 16) + bytes(range(16))
+    p = tmp_path / ("Image." + name)
+    p.write_bytes(_compress(argv, first, tmp_path, "a") + skip +
+                  _compress(argv, second, tmp_path, "b") + skip +
+                  struct.pack("<I", len(first) + len(second)))
+    out = tmp_path / "out"
+    r = run_bounded("extract", p, "-o", out, cmd=cmd)
+    assert r.returncode == 0 and out.read_bytes() == first + second, r

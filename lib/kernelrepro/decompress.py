@@ -130,17 +130,27 @@ def _read_exact(f, n):
     return b"".join(parts)
 
 
-def _next_member(f, rest, magic, skip_zeros=False):
+def _next_member(f, rest, magic, skip_zeros=False, skippable=False):
     """After a member: the input of the next one (starting with ``magic``), or None.
 
     ``rest`` is what the decoder read past its end. Anything that does not
     start a new member -- the kernel's appended 4-byte size, zero padding --
     ends the stream, as it does for the command-line tools. ``skip_zeros``:
-    the format allows padding between members (xz stream padding).
+    the format allows padding between members (xz stream padding);
+    ``skippable``: skippable frames (lz4) are passed over.
     """
     while True:
         if len(rest) < 8:
             rest += _read_exact(f, IN_CHUNK)
+        if skippable and len(rest) >= 8 and _skippable(rest):
+            skip = 8 + struct.unpack_from("<I", rest, 4)[0]
+            while skip > len(rest):
+                skip -= len(rest)
+                rest = f.read(min(skip, IN_CHUNK))
+                if not rest:
+                    return None     # a cut skippable frame at the end: nothing more
+            rest = rest[skip:]
+            continue
         if skip_zeros:
             stripped = rest.lstrip(b"\0")
             if not stripped:
@@ -156,7 +166,7 @@ def _next_member(f, rest, magic, skip_zeros=False):
     return None
 
 
-def _members(f, method, bound, make, magic, skip_zeros=False):
+def _members(f, method, bound, make, magic, skip_zeros=False, skippable=False):
     """Decode concatenated members of a format whose decoder has
     ``decompress(data, max_length)``, ``eof`` and ``unused_data``."""
     data = b""
@@ -181,7 +191,7 @@ def _members(f, method, bound, make, magic, skip_zeros=False):
                 yield out
         if magic is None:
             return
-        data = _next_member(f, d.unused_data or b"", magic, skip_zeros)
+        data = _next_member(f, d.unused_data or b"", magic, skip_zeros, skippable)
         if data is None:
             return
 
@@ -226,7 +236,7 @@ def _lz4(f, bound):
     lz4f = _binding("lz4")
     if lz4f is None:
         return _external(f, bound, "lz4", _lz4_frames_raw(f, bound))
-    return _members(f, "lz4", bound, lz4f.LZ4FrameDecompressor, LZ4_MAGIC)
+    return _members(f, "lz4", bound, lz4f.LZ4FrameDecompressor, LZ4_MAGIC, skippable=True)
 
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
