@@ -141,6 +141,9 @@ def bitbake(args, conf, check=True, what=None):
                 sorted(b.setscene & set(BINARY_TASKS))))
     with open(os.path.join(BUILDDIR, "kr-t3-last.log"), "w") as f:
         f.write(out)
+    # the table so far, so an interrupted session keeps its figures
+    with open(os.path.join(BUILDDIR, "kr-t3-report.txt"), "w") as f:
+        f.write(report() + "\n")
     if check and rc != 0:
         pytest.fail("%s failed (exit %d):\n%s" % (cmd, rc, out[-5000:]))
     return b
