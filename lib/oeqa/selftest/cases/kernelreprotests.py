@@ -432,16 +432,15 @@ class KernelReproRunqemu(KernelReproBase):
             "hexdump -v -e '1/1 \"%02x\"' /sys/kernel/notes 2>/dev/null || "
             "od -An -v -tx1 /sys/kernel/notes")
 
-    def test_running_kernel_matches_debug_vmlinux(self):
-        """Case 4: the build-id of the running kernel (/sys/kernel/notes,
-        read over the serial console) equals the debug vmlinux's."""
-        self.write_config(ENABLED_CONFIG)
+    def image_or_skip(self):
         image = selftest_image()
         if not image:
             self.skipTest("KERNEL_REPRO_SELFTEST_IMAGE is empty: no image to boot")
-        bitbake(image)
-        pn = self.kernel_pn()
-        _vmlinux, dbg = self.packaged_vmlinux(pn)
+        return image
+
+    def running_build_id(self, image):
+        """Boot ``image`` with runqemu; -> (GNU build-id of the running kernel
+        from /sys/kernel/notes read over the serial console, uname -r)."""
         with runqemu(image, ssh=False, runqemuparams="nographic") as qemu:
             status, output = qemu.run_serial(self.DUMP)
             self.assertEqual(status, 1, "reading /sys/kernel/notes failed: %s" % output)
@@ -449,17 +448,74 @@ class KernelReproRunqemu(KernelReproBase):
         hexdata = "".join(l.strip().replace(" ", "") for l in output.splitlines()
                           if re.fullmatch(r"[0-9a-fA-F ]+", l.strip()))
         self.assertTrue(hexdata and len(hexdata) % 2 == 0, "unexpected dump of /sys/kernel/notes: %r" % output)
-        with tempfile.NamedTemporaryFile(prefix="kernel-notes-", dir=self.builddir) as f:
-            f.write(bytes.fromhex(hexdata))
-            f.flush()
-            try:
-                running = self.kimage.notes_build_id(f.name)
-            except self.kerrors.KernelReproError as e:
-                self.fail("no build-id in the running kernel's notes: %s" % e)
+        try:
+            return self.kimage.notes_data_build_id(bytes.fromhex(hexdata)), release.strip()
+        except self.kerrors.KernelReproError as e:
+            self.fail("no build-id in the running kernel's notes: %s" % e)
+
+    def test_running_kernel_matches_debug_vmlinux(self):
+        """Case 4: the build-id of the running kernel (/sys/kernel/notes,
+        read over the serial console) equals the debug vmlinux's."""
+        self.write_config(ENABLED_CONFIG)
+        image = self.image_or_skip()
+        bitbake(image)
+        pn = self.kernel_pn()
+        _vmlinux, dbg = self.packaged_vmlinux(pn)
+        running, release = self.running_build_id(image)
         debug = self.build_id(dbg)
-        self.logger.info("running kernel %s: build-id %s; %s: %s" % (release.strip(), running, dbg, debug))
+        self.logger.info("running kernel %s: build-id %s; %s: %s" % (release, running, dbg, debug))
         self.assertEqual(running, debug, "the running kernel (%s) is not the one %s describes"
-                         % (release.strip(), dbg))
+                         % (release, dbg))
+
+    def test_running_kernel_resolves_through_oe_debuginfod(self):
+        """Case 6: the running kernel's debug vmlinux is found by build-id
+        through OE-Core's debuginfod over this build's rpm feed (what
+        scripts/oe-debuginfod serves: elfutils-native's debuginfod -R -U on
+        DEPLOY_DIR_RPM), with the debuginfod HTTP protocol, and it is the
+        kernel that runs."""
+        import socket
+        import subprocess
+        import time
+        import urllib.request
+        import kernelrepro.debuginfod as kdebuginfod
+        self.write_config(ENABLED_CONFIG + textwrap.dedent("""\
+            PACKAGE_CLASSES = "package_rpm"
+            PACKAGECONFIG:append:pn-elfutils-native = " debuginfod libdebuginfod"
+            """))
+        image = self.image_or_skip()
+        bitbake(image)
+        bitbake("elfutils-native -c addto_recipe_sysroot")
+        feed = get_bb_var("DEPLOY_DIR_RPM")
+        running, release = self.running_build_id(image)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        work = tempfile.mkdtemp(prefix="kernel-repro-debuginfod-", dir=self.builddir)
+        self.track_for_cleanup(work)
+        server = subprocess.Popen(["oe-run-native", "elfutils-native", "debuginfod", "-R", "-U", feed,
+                                   "-p", str(port), "-d", os.path.join(work, "did.sqlite")],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=work)
+        url = "http://127.0.0.1:%d" % port
+        try:
+            found = None
+            deadline = time.monotonic() + 600  # indexing a kernel-dbg rpm
+            while time.monotonic() < deadline and server.poll() is None:
+                try:
+                    found = kdebuginfod.fetch(running, [url], work, 4 << 30, environ={})
+                    break
+                except self.kerrors.KernelReproError:
+                    time.sleep(5)
+            self.assertIsNotNone(found, "debuginfod at %s (feed %s) had no debug info for the running "
+                                 "kernel %s within 10 minutes" % (url, feed, running))
+            self.logger.info("running kernel %s (%s): %s" % (release, running, found.where()))
+            self.assertEqual(self.build_id(found.path), running)
+            self.assertIn("kernel-dbg", found.archive or "", "not served from the kernel-dbg rpm: %s" % found.where())
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
 
 
 @OETestTag("kernel-repro", "kernel-repro-offline")
