@@ -14,7 +14,8 @@ KR_T3_NONREPRODUCIBLE = "1": every compile gets another KBUILD_BUILD_HOST,
 so another build-id), so a mix of two compiles is visible; each scenario
 also shows that two compiles did differ.
 
-The tests run in file order and build on each other's caches:
+The tests run in file order (a g c d f b e i j c2) and build on each
+other's caches:
   a  one clean build with the layer: every copy of the kernel has one build-id
   g  a no-change rebuild compiles nothing
   c  deploy object lost + clean: one compile, no group member restored
@@ -176,13 +177,76 @@ def test_f_hash_equivalence_keeps_one_compile(work):
     assert one_compile(t3env.output_ids(work), "f back") == STATE["y"]
 
 
+def test_b_2020_bug_without_the_group(work):
+    """The same sequence with the layer only in BBLAYERS: the deployed
+    kernel and the packaged debug vmlinux come from two compiles."""
+    t3env.empty_dir("sstate", "plain")
+    t3env.fresh_tmpdir()
+    b = t3env.bitbake(PN, "plain", what="b: clean build, layer not enabled")
+    assert b.compiles == 1
+    ids = t3env.output_ids(work)
+    assert_copies(ids, layer=False)
+    assert not (EXPECTED_COPIES - {"deployed bzImage"}) & set(ids), "the layer acts while not enabled"
+    first = one_compile(ids, "b first build")
+    b = lose_and_rebuild(work, ["deploy"], "plain", "b {deploy}")
+    assert b.compiles == 1
+    assert "package_write_rpm" in b.setscene, b.setscene
+    assert "deploy" in b.real
+    ids = t3env.build_ids(t3env.output_ids(work))
+    deployed = ids.pop("deployed bzImage")
+    assert deployed != first, "the rebuild gave the same build-id: not a non-reproducible kernel"
+    assert set(ids.values()) == {first}, ids
+    STATE["b"] = (first, deployed)
+    print("\nb: deployed bzImage %s, packaged vmlinux (kernel-vmlinux, kernel-dbg) %s: the 2020 mismatch"
+          % (deployed, first))
+
+
+def test_e_mixed_mirror(work):
+    """A mirror holding the deploy object of one compile and the package
+    objects of another, empty local cache: with the layer the build stops
+    naming both build-ids; without it, the same setup ships a mismatch."""
+    # with the layer: deploy of compile y, everything else of compile x
+    assert STATE.get("group_objects_y"), "needs (c)/(d)"
+    mirror = t3env.empty_dir("sstate-mirror", "mixed-group")
+    t3env.point("sstate", "group")
+    t3env.copy_objects(["deploy"], "sstate-mirror", "mixed-group")
+    t3env.point("sstate", "compile-x")
+    tasks = sorted(set(t3env.artifacts.sstate_objects(t3env.sstate_dir(), PN)) - {"deploy"})
+    t3env.copy_objects(tasks, "sstate-mirror", "mixed-group")
+    assert os.path.isdir(mirror)
+    t3env.empty_dir("sstate", "e-local")
+    t3env.fresh_tmpdir()
+    b = t3env.bitbake(PN, "group", check=False, what="e: mixed mirror, layer enabled")
+    errors = "\n".join(b.errors())
+    assert b.rc != 0, "a mirror mixing two compiles was restored silently:\n" + b.out[-3000:]
+    assert "kernel-repro" in errors and STATE["x"] in errors and STATE["y"] in errors, errors
+    assert b.compiles == 0 or "different compiles" in errors, errors
+
+    # without the layer: (b)'s cache is exactly such a mirror
+    t3env.point("sstate-mirror", "plain")
+    t3env.empty_dir("sstate", "e-local-plain")
+    t3env.fresh_tmpdir()
+    b = t3env.bitbake(PN, "plain", what="e: the same mix in a mirror, layer not enabled")
+    assert b.compiles == 0 and not (b.real & set(BINARY_TASKS)), b.real
+    ids = t3env.build_ids(t3env.output_ids(work))
+    first, deployed = STATE["b"]
+    assert ids.pop("deployed bzImage") == deployed
+    assert set(ids.values()) == {first}, "without the layer the mirror's mix ships silently: %s" % ids
+    t3env.point("sstate-mirror", "none")
+
+
 def test_i_deploy_only_build_leaves_an_old_feed_object(work):
     """Review item 1: the group members outside the task graph of
     `bitbake -c deploy` keep objects of the previous compile. A later full
     build restores the rpm feed object; do_kernel_repro_verify compares the
     feed's fingerprint with deploy and pkgdata and stops, naming both."""
-    assert STATE.get("group_objects_y"), "needs (c)/(d)"
+    # after (e): the group cache again, its outputs in TMPDIR (restored)
+    t3env.point("sstate-mirror", "none")
+    t3env.point("sstate", "group")
+    b = t3env.bitbake(PN, "group", what="i: back to the group cache")
+    assert b.compiles == 0, "the group cache did not restore: %s" % sorted(b.real)
     old = one_compile(t3env.output_ids(work), "i before")
+    objects_carry(work, old, "i before")
     t3env.delete_objects(["deploy"])
     t3env.bitbake("-c clean %s" % PN, "group", what="i: -c clean")
     b = t3env.bitbake("-c deploy %s" % PN, "group", what="i: bitbake -c deploy (deploy object lost)")
@@ -240,64 +304,6 @@ def test_j_interrupted_rebuild_leaves_no_mixed_group(work):
     marks = [os.path.join(r, f) for r, _d, fs in os.walk(t3env.sstate_dir())
              for f in fs if f.endswith(".kernel-repro-stale")]
     assert not marks, "stale marks left: %s" % marks
-
-
-def test_b_2020_bug_without_the_group(work):
-    """The same sequence with the layer only in BBLAYERS: the deployed
-    kernel and the packaged debug vmlinux come from two compiles."""
-    t3env.empty_dir("sstate", "plain")
-    t3env.fresh_tmpdir()
-    b = t3env.bitbake(PN, "plain", what="b: clean build, layer not enabled")
-    assert b.compiles == 1
-    ids = t3env.output_ids(work)
-    assert_copies(ids, layer=False)
-    assert not (EXPECTED_COPIES - {"deployed bzImage"}) & set(ids), "the layer acts while not enabled"
-    first = one_compile(ids, "b first build")
-    b = lose_and_rebuild(work, ["deploy"], "plain", "b {deploy}")
-    assert b.compiles == 1
-    assert "package_write_rpm" in b.setscene, b.setscene
-    assert "deploy" in b.real
-    ids = t3env.build_ids(t3env.output_ids(work))
-    deployed = ids.pop("deployed bzImage")
-    assert deployed != first, "the rebuild gave the same build-id: not a non-reproducible kernel"
-    assert set(ids.values()) == {first}, ids
-    STATE["b"] = (first, deployed)
-    print("\nb: deployed bzImage %s, packaged vmlinux (kernel-vmlinux, kernel-dbg) %s: the 2020 mismatch"
-          % (deployed, first))
-
-
-def test_e_mixed_mirror(work):
-    """A mirror holding the deploy object of one compile and the package
-    objects of another, empty local cache: with the layer the build stops
-    naming both build-ids; without it, the same setup ships a mismatch."""
-    # with the layer: deploy of compile y, everything else of compile x
-    assert STATE.get("group_objects_y"), "needs (c)/(d)"
-    mirror = t3env.empty_dir("sstate-mirror", "mixed-group")
-    t3env.point("sstate", "group")
-    t3env.copy_objects(["deploy"], "sstate-mirror", "mixed-group")
-    t3env.point("sstate", "compile-x")
-    tasks = sorted(set(t3env.artifacts.sstate_objects(t3env.sstate_dir(), PN)) - {"deploy"})
-    t3env.copy_objects(tasks, "sstate-mirror", "mixed-group")
-    assert os.path.isdir(mirror)
-    t3env.empty_dir("sstate", "e-local")
-    t3env.fresh_tmpdir()
-    b = t3env.bitbake(PN, "group", check=False, what="e: mixed mirror, layer enabled")
-    errors = "\n".join(b.errors())
-    assert b.rc != 0, "a mirror mixing two compiles was restored silently:\n" + b.out[-3000:]
-    assert "kernel-repro" in errors and STATE["x"] in errors and STATE["y"] in errors, errors
-    assert b.compiles == 0 or "different compiles" in errors, errors
-
-    # without the layer: (b)'s cache is exactly such a mirror
-    t3env.point("sstate-mirror", "plain")
-    t3env.empty_dir("sstate", "e-local-plain")
-    t3env.fresh_tmpdir()
-    b = t3env.bitbake(PN, "plain", what="e: the same mix in a mirror, layer not enabled")
-    assert b.compiles == 0 and not (b.real & set(BINARY_TASKS)), b.real
-    ids = t3env.build_ids(t3env.output_ids(work))
-    first, deployed = STATE["b"]
-    assert ids.pop("deployed bzImage") == deployed
-    assert set(ids.values()) == {first}, "without the layer the mirror's mix ships silently: %s" % ids
-    t3env.point("sstate-mirror", "none")
 
 
 def _subsets():
