@@ -116,8 +116,21 @@ def sstate_dir():
     return os.path.realpath(os.path.join(BUILDDIR, "sstate"))
 
 
+#: TMPDIR names: master's, and scarthgap's nodistro one (defaultsetup.conf
+#: appends TCLIBCAPPEND, which master refuses to see set at all)
+TMPDIRS = ("tmp", "tmp-glibc")
+
+
+def tmpdir():
+    for name in TMPDIRS:
+        if os.path.isdir(os.path.join(BUILDDIR, name)):
+            return os.path.join(BUILDDIR, name)
+    return os.path.join(BUILDDIR, TMPDIRS[0])
+
+
 def fresh_tmpdir():
-    shutil.rmtree(os.path.join(BUILDDIR, "tmp"), ignore_errors=True)
+    for name in TMPDIRS:
+        shutil.rmtree(os.path.join(BUILDDIR, name), ignore_errors=True)
 
 
 class Build:
@@ -150,7 +163,7 @@ def bitbake(args, conf, check=True, what=None):
 
 
 def paths():
-    tmp = os.path.join(BUILDDIR, "tmp")
+    tmp = tmpdir()
     return {
         "deploy": os.path.join(tmp, "deploy", "images", MACHINE),
         "rpm": os.path.join(tmp, "deploy", "rpm", MACHINE.replace("-", "_")),
