@@ -11,8 +11,11 @@ BTF and kallsyms.
 
 import collections
 import hashlib
+import heapq
+import os
 import re
 import struct
+import zlib
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.constants import SH_FLAGS
@@ -22,6 +25,20 @@ from . import decompress, image
 from .errors import FormatError
 
 MAX_LIST = 20
+
+#: Files are read, compared, hashed and scanned this much at a time.
+CHUNK = 1 << 20
+#: A string match (banner, date, path) longer than this may be cut at a chunk edge.
+SCAN_OVERLAP = 4096
+#: Distinct strings of one kind kept per side; more are counted as truncated.
+MAX_STRINGS = 100000
+#: More symbols than this in one .symtab: the symbol comparison is left out, saying so.
+MAX_SYMBOLS = 2000000
+#: A symbol name longer than this is cut (the kernel's own limit is 512).
+MAX_SYMBOL_NAME = 4096
+#: deflate expands at most ~1032:1; a compression header claiming more is a lie.
+DEFLATE_MAX_RATIO = 1032
+ELFCOMPRESS_ZLIB = 1
 
 BANNER_RE = re.compile(rb"Linux version [\x20-\x7e]{5,300}")
 DATE_RE = re.compile(rb"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
@@ -56,7 +73,7 @@ def check(image_path, debug_path, limit=decompress.DEFAULT_LIMIT):
     if img["kind"] == "elf" and dbg["kind"] == "elf":
         with image.payload_file(image_path, limit) as (_k, _l, ipath), \
                 image.payload_file(debug_path, limit) as (_k2, _l2, dpath):
-            sections = _compare_alloc_sections(ipath, dpath)
+            sections = _compare_alloc_sections(ipath, dpath, limit)
     result["sections"] = sections
     result["match"] = result["build_id_match"] and not (sections and sections["differ"])
     if result["match"]:
@@ -69,6 +86,8 @@ def check(image_path, debug_path, limit=decompress.DEFAULT_LIMIT):
     else:
         result["verdict"] = ("MISMATCH: image build-id %s != debug vmlinux build-id %s: the symbols "
                              "are from another build" % (img["build_id"], dbg["build_id"]))
+    if sections and sections["skipped_compressed"]:
+        result["verdict"] += " (skipped (compressed): %s)" % ", ".join(sections["skipped_compressed"][:5])
     return result
 
 
@@ -80,20 +99,126 @@ def _open_elf(path):
         f.close()
         raise FormatError("%s: corrupt ELF: %s" % (path, e))
 
+class _Skip(Exception):
+    """A section whose bytes cannot be read here (compressed other than zlib)."""
 
-def _section_digests(elf, alloc_only=False):
+
+def _file_size(f):
+    return os.fstat(f.fileno()).st_size
+
+
+def _section_range(s, fsize):
+    off, size = s["sh_offset"], s["sh_size"]
+    if off > fsize or size > fsize - off:
+        raise FormatError("section %s lies past the end of the file (%d bytes at 0x%x, the "
+                          "file has %d)" % (s.name, size, off, fsize))
+    return off, size
+
+
+def _iter_range(f, off, size):
+    f.seek(off)
+    left = size
+    while left:
+        b = f.read(min(CHUNK, left))
+        if not b:
+            raise FormatError("file truncated while reading 0x%x bytes at 0x%x" % (size, off))
+        left -= len(b)
+        yield b
+
+
+def _chdr(elf, f, s, off, size):
+    """(ch_type, ch_size, header size) of an SHF_COMPRESSED section."""
+    fmt = ("IIQQ" if elf.elfclass == 64 else "IIII")
+    hs = struct.calcsize("<" + fmt)
+    if size < hs:
+        raise FormatError("compressed section %s is shorter than its compression header" % s.name)
+    f.seek(off)
+    ch_type, _res_or_size, *rest = struct.unpack(("<" if elf.little_endian else ">") + fmt,
+                                                 f.read(hs))
+    ch_size = rest[0] if elf.elfclass == 64 else _res_or_size
+    return ch_type, ch_size, hs
+
+
+def _section_size(elf, f, s, fsize):
+    """The logical size: the compression header's claim for a compressed section."""
+    if s["sh_type"] == "SHT_NOBITS" or not s["sh_flags"] & SH_FLAGS.SHF_COMPRESSED:
+        return s["sh_size"]
+    off, size = _section_range(s, fsize)
+    return _chdr(elf, f, s, off, size)[1]
+
+
+def _iter_section(elf, f, s, fsize, limit):
+    """The bytes of a section, CHUNK at a time, decompressed where SHF_COMPRESSED.
+
+    A compressed section whose header claims more than --max-size, or more
+    than its compressed bytes can hold, is refused (FormatError); zlib data
+    is inflated CHUNK at a time and must give exactly the claimed size.
+    Other compression types raise _Skip.
+    """
+    off, size = _section_range(s, fsize)
+    if not s["sh_flags"] & SH_FLAGS.SHF_COMPRESSED:
+        yield from _iter_range(f, off, size)
+        return
+    ch_type, ch_size, hs = _chdr(elf, f, s, off, size)
+    stored = size - hs
+    if ch_size > limit:
+        raise FormatError("compressed section %s claims %d bytes, more than --max-size (%d)"
+                          % (s.name, ch_size, limit))
+    if ch_size > DEFLATE_MAX_RATIO * stored + 1024:
+        raise FormatError("compressed section %s claims %d bytes from %d compressed bytes: "
+                          "impossible, corrupt compression header" % (s.name, ch_size, stored))
+    if ch_type != ELFCOMPRESS_ZLIB:
+        raise _Skip(s.name)
+    d, out = zlib.decompressobj(), 0
+    try:
+        for chunk in _iter_range(f, off + hs, stored):
+            while chunk and not d.eof:
+                o = d.decompress(chunk, CHUNK)
+                out += len(o)
+                if out > ch_size:
+                    break
+                if o:
+                    yield o
+                chunk = d.unconsumed_tail
+            if d.eof or out > ch_size:
+                break
+    except zlib.error as e:
+        raise FormatError("compressed section %s: %s" % (s.name, e))
+    if not d.eof or out != ch_size:
+        raise FormatError("compressed section %s: the data %s, its header claims %d bytes" % (
+            s.name, "ends early" if not d.eof else "gives %s bytes" % (
+                "more than that" if out > ch_size else str(out)), ch_size))
+
+
+def _digest(elf, f, s, fsize, limit):
+    if s["sh_type"] == "SHT_NOBITS":
+        return "nobits"
+    h = hashlib.sha256()
+    for b in _iter_section(elf, f, s, fsize, limit):
+        h.update(b)
+    return h.hexdigest()
+
+
+def _section_digests(elf, f, limit):
+    """{name: (logical size, digest)} of every named section, read CHUNK at a time."""
+    fsize = _file_size(f)
     out = collections.OrderedDict()
     for s in elf.iter_sections():
         if not s.name:
             continue
-        if alloc_only and not (s["sh_flags"] & SH_FLAGS.SHF_ALLOC):
-            continue
-        if s["sh_type"] == "SHT_NOBITS":
-            digest = "nobits"
-        else:
-            digest = hashlib.sha256(s.data()).hexdigest()
-        out[s.name] = (s["sh_size"], digest)
+        try:
+            digest = _digest(elf, f, s, fsize, limit)
+        except _Skip:
+            digest = "compressed:" + _digest_stored(f, s, fsize)
+        out[s.name] = (_section_size(elf, f, s, fsize), digest)
     return out
+
+
+def _digest_stored(f, s, fsize):
+    h = hashlib.sha256()
+    for b in _iter_range(f, *_section_range(s, fsize)):
+        h.update(b)
+    return h.hexdigest()
 
 
 def _alloc_sections(elf):
@@ -104,24 +229,24 @@ def _alloc_sections(elf):
     return out
 
 
-def _section_key(s):
-    nobits = s["sh_type"] == "SHT_NOBITS"
-    return (s["sh_size"], "nobits" if nobits else hashlib.sha256(s.data()).hexdigest())
-
-
-def _compare_alloc_sections(image_elf, debug_elf):
+def _compare_alloc_sections(image_elf, debug_elf, limit=decompress.DEFAULT_LIMIT):
     """Compare the allocated sections two ELF files share.
 
     Only sections with bytes on both sides (or SHT_NOBITS on both, compared
     by size) are compared and hashed; one with bytes on one side only is
     skipped: ``skipped`` names them all, ``skipped_no_bytes_in_image`` the
     (unusual) ones that are SHT_NOBITS in the image rather than the debug file.
+    Sections are hashed CHUNK at a time; an SHF_COMPRESSED one is inflated
+    CHUNK at a time within its claimed size (refused when the claim passes
+    --max-size or what its bytes can hold); one compressed other than with
+    zlib is named in ``skipped_compressed`` ("NAME (compressed)").
     """
     fa, ea = _open_elf(image_elf)
     fb, eb = _open_elf(debug_elf)
     try:
+        za, zb = _file_size(fa), _file_size(fb)
         sa, sb = _alloc_sections(ea), _alloc_sections(eb)
-        compared, differ, skipped, skipped_image = 0, [], [], []
+        compared, differ, skipped, skipped_image, skipped_comp = 0, [], [], [], []
         for name, a in sa.items():
             b = sb.get(name)
             if b is None:
@@ -132,8 +257,15 @@ def _compare_alloc_sections(image_elf, debug_elf):
                 if a_nobits:
                     skipped_image.append(name)
                 continue
+            size_a, size_b = _section_size(ea, fa, a, za), _section_size(eb, fb, b, zb)
+            try:
+                same = size_a == size_b and (a_nobits or _digest(ea, fa, a, za, limit)
+                                             == _digest(eb, fb, b, zb, limit))
+            except _Skip:
+                skipped_comp.append("%s (compressed)" % name)
+                continue
             compared += 1
-            if _section_key(a) != _section_key(b):
+            if not same:
                 differ.append(name)
     except (ELFError, struct.error, ValueError) as e:
         raise FormatError("corrupt ELF: %s" % e)
@@ -141,7 +273,7 @@ def _compare_alloc_sections(image_elf, debug_elf):
         fa.close()
         fb.close()
     return {"compared": compared, "differ": differ, "skipped": skipped,
-            "skipped_no_bytes_in_image": skipped_image}
+            "skipped_no_bytes_in_image": skipped_image, "skipped_compressed": skipped_comp}
 
 
 # --------------------------------------------------------------------------
@@ -151,7 +283,9 @@ def diff(a, b, limit=decompress.DEFAULT_LIMIT):
     """Compare two kernels (any formats). Returns a report dict.
 
     ``report['identical']`` is True when the files, or the kernels inside
-    them, are byte-identical.
+    them, are byte-identical. Every pass over the payloads reads CHUNK at
+    a time: time and memory are bounded by the payloads' sizes and CHUNK,
+    the lists in the report by MAX_LIST / MAX_STRINGS / MAX_SYMBOLS.
     """
     rep = {"a": {"file": a}, "b": {"file": b}}
     for side, path in (("a", a), ("b", b)):
@@ -167,40 +301,72 @@ def diff(a, b, limit=decompress.DEFAULT_LIMIT):
         rep["identical"] = rep["files_identical"] or rep["payloads_identical"]
         if not rep["payloads_identical"]:
             if ka == "elf" and kb == "elf":
-                _diff_elf(pa, pb, rep)
+                _diff_elf(pa, pb, rep, limit)
             else:
                 _diff_raw(pa, pb, rep)
     rep["explanation"] = explain(rep)
     return rep
 
 
+def _first_and_count(x, y):
+    """(index of the first differing byte, number of differing bytes) of equal-length x, y."""
+    n = len(x)
+    v = int.from_bytes(x, "big") ^ int.from_bytes(y, "big")
+    first = n - 1 - (v.bit_length() - 1) // 8
+    return first, n - v.to_bytes(n, "big").count(0)
+
+
 def _diff_raw(pa, pb, rep):
-    with open(pa, "rb") as f:
-        da = f.read()
-    with open(pb, "rb") as f:
-        db = f.read()
-    first = next((i for i, (x, y) in enumerate(zip(da, db)) if x != y), min(len(da), len(db)))
-    ndiff = sum(1 for x, y in zip(da, db) if x != y) + abs(len(da) - len(db))
-    rep["raw"] = {"size_a": len(da), "size_b": len(db), "first_difference": first,
+    """Chunk by chunk: bytes.__eq__ per chunk, then the first difference and the count within."""
+    first, ndiff, off = None, 0, 0
+    with open(pa, "rb") as fa, open(pb, "rb") as fb:
+        size_a, size_b = _file_size(fa), _file_size(fb)
+        while True:
+            x, y = fa.read(CHUNK), fb.read(CHUNK)
+            if not x and not y:
+                break
+            n = min(len(x), len(y))
+            if x != y:
+                if len(x) != n or len(y) != n:
+                    x, y = x[:n], y[:n]
+                if x != y:
+                    i, k = _first_and_count(x, y)
+                    ndiff += k
+                    if first is None:
+                        first = off + i
+            off += n
+            if not n:
+                break
+    if first is None:
+        first = min(size_a, size_b)
+    ndiff += abs(size_a - size_b)
+    rep["raw"] = {"size_a": size_a, "size_b": size_b, "first_difference": first,
                   "bytes_differing": ndiff}
-    rep["strings"] = _diff_strings([da], [db])
+    sa, sb = _StringScan(), _StringScan()
+    with open(pa, "rb") as fa:
+        sa.feed(_iter_range(fa, 0, size_a))
+    with open(pb, "rb") as fb:
+        sb.feed(_iter_range(fb, 0, size_b))
+    rep["strings"] = _diff_strings(sa.result(), sb.result())
 
 
-def _diff_elf(pa, pb, rep):
+def _diff_elf(pa, pb, rep, limit=decompress.DEFAULT_LIMIT):
     fa, ea = _open_elf(pa)
     fb, eb = _open_elf(pb)
     try:
-        sa, sb = _section_digests(ea), _section_digests(eb)
+        sa, sb = _section_digests(ea, fa, limit), _section_digests(eb, fb, limit)
         differ = [{"name": n, "size_a": sa[n][0], "size_b": sb[n][0]}
                   for n in sa if n in sb and sa[n] != sb[n]]
         rep["sections"] = {"differ": differ,
                            "only_a": [n for n in sa if n not in sb],
                            "only_b": [n for n in sb if n not in sa],
                            "same": sum(1 for n in sa if n in sb and sa[n] == sb[n])}
-        rep["symbols"] = _diff_symbols(ea, eb)
-        rep["strings"] = _diff_strings(_string_data(ea), _string_data(eb))
-        rep["btf"] = _diff_btf(ea, eb)
-        rep["kallsyms"] = _diff_kallsyms(ea, eb)
+        ta, tb = _symtab(ea, fa), _symtab(eb, fb)
+        rep["symbols"] = _diff_symbols(ta, tb)
+        rep["strings"] = _diff_strings(_scan_elf_strings(ea, fa, limit),
+                                       _scan_elf_strings(eb, fb, limit))
+        rep["btf"] = _diff_btf(ea, eb, fa, fb, limit)
+        rep["kallsyms"] = _diff_kallsyms(_kallsyms(ea, fa, ta), _kallsyms(eb, fb, tb))
     except (ELFError, struct.error, ValueError) as e:
         raise FormatError("corrupt ELF: %s" % e)
     finally:
@@ -208,60 +374,164 @@ def _diff_elf(pa, pb, rep):
         fb.close()
 
 
-def _symbols(elf):
+KALLSYMS_NAMES = (b"kallsyms_num_syms", b"kallsyms_names", b"kallsyms_offsets",
+                  b"kallsyms_addresses", b"kallsyms_token_table", b"kallsyms_markers")
+
+
+def _symtab(elf, f):
+    """Read .symtab with struct, not symbol objects: bounded by its size and MAX_SYMBOLS.
+
+    Returns None without a .symtab, {"too_many": n} past MAX_SYMBOLS, else
+    {"symbols": {name: value} (defined FUNC/OBJECT/NOTYPE, first wins),
+    "kallsyms": {name: (value, shndx)} (the kallsyms_* table symbols)}.
+    """
     st = elf.get_section_by_name(".symtab")
-    if st is None:
+    if st is None or st["sh_type"] != "SHT_SYMTAB":
         return None
-    out = {}
-    for sym in st.iter_symbols():
-        if sym.name and sym["st_info"]["type"] in ("STT_FUNC", "STT_OBJECT", "STT_NOTYPE") \
-                and sym["st_shndx"] != "SHN_UNDEF":
-            out.setdefault(sym.name, sym["st_value"])
-    return out
+    fsize = _file_size(f)
+    ent = 24 if elf.elfclass == 64 else 16
+    if st["sh_entsize"] != ent:
+        raise FormatError(".symtab entry size %d, not %d" % (st["sh_entsize"], ent))
+    off, size = _section_range(st, fsize)
+    count = size // ent
+    if count > MAX_SYMBOLS:
+        return {"too_many": count}
+    if not 0 < st["sh_link"] < elf.num_sections():
+        raise FormatError(".symtab links to section %d, not a string table" % st["sh_link"])
+    strtab = elf.get_section(st["sh_link"])
+    soff, ssize = _section_range(strtab, fsize)
+    f.seek(soff)
+    strs = f.read(ssize)
+    f.seek(off)
+    data = f.read(count * ent)
+    e = "<" if elf.little_endian else ">"
+    if elf.elfclass == 64:
+        rows = ((n, i, x, v) for n, i, _o, x, v, _s in struct.iter_unpack(e + "IBBHQQ", data))
+    else:
+        rows = ((n, i, x, v) for n, v, _s, i, _o, x in struct.iter_unpack(e + "IIIBBH", data))
+    syms, ks, want = {}, {}, set(KALLSYMS_NAMES)
+    for name, info, shndx, value in rows:
+        if not name or name >= ssize:
+            continue
+        end = strs.find(b"\0", name, name + MAX_SYMBOL_NAME)
+        nm = strs[name:end if end >= 0 else min(ssize, name + MAX_SYMBOL_NAME)]
+        if not nm:
+            continue
+        if nm in want and nm not in ks:
+            ks[nm] = (value, shndx)
+        if info & 0xf in (0, 1, 2) and shndx != 0 and nm not in syms:
+            syms[nm] = value
+    return {"symbols": syms, "kallsyms": ks}
 
 
-def _diff_symbols(ea, eb):
-    a, b = _symbols(ea), _symbols(eb)
-    if a is None or b is None:
+def _diff_symbols(ta, tb):
+    if ta is None or tb is None:
         return {"available": False}
-    added = sorted(set(b) - set(a))
-    removed = sorted(set(a) - set(b))
-    moved = sorted(((n, a[n], b[n]) for n in a if n in b and a[n] != b[n]),
-                   key=lambda t: (abs(t[2] - t[1]), t[0]), reverse=True)
+    if "too_many" in ta or "too_many" in tb:
+        return {"available": False, "reason": "more than %d symbols (%s vs %s): not compared"
+                % (MAX_SYMBOLS, ta.get("too_many", len(ta.get("symbols", ()))),
+                   tb.get("too_many", len(tb.get("symbols", ()))))}
+    a, b = ta["symbols"], tb["symbols"]
+    dec = lambda n: n.decode("utf-8", "replace")  # noqa: E731
+    added = [n for n in b if n not in a]
+    removed = [n for n in a if n not in b]
+    moved = [(n, a[n], b[n]) for n in a if n in b and a[n] != b[n]]
     deltas = collections.Counter(t[2] - t[1] for t in moved)
+    top = heapq.nlargest(MAX_LIST, moved, key=lambda t: (abs(t[2] - t[1]), dec(t[0])))
     return {"available": True, "count_a": len(a), "count_b": len(b),
-            "added": added[:MAX_LIST], "added_count": len(added),
-            "removed": removed[:MAX_LIST], "removed_count": len(removed),
-            "moved": [{"name": n, "a": "0x%x" % x, "b": "0x%x" % y, "delta": y - x}
-                      for n, x, y in moved[:MAX_LIST]],
+            "added": sorted(map(dec, heapq.nsmallest(MAX_LIST, added))),
+            "added_count": len(added),
+            "removed": sorted(map(dec, heapq.nsmallest(MAX_LIST, removed))),
+            "removed_count": len(removed),
+            "moved": [{"name": dec(n), "a": "0x%x" % x, "b": "0x%x" % y, "delta": y - x}
+                      for n, x, y in top],
             "moved_count": len(moved),
             "common_deltas": [{"delta": d, "count": c} for d, c in deltas.most_common(3)]}
 
 
-def _string_data(elf):
-    out = []
+class _StringScan:
+    """The tell-tale strings of a stream of chunks, found chunk by chunk.
+
+    Matches are searched in a window of the new chunk plus SCAN_OVERLAP bytes
+    of look-ahead; a match is taken where it starts and never twice, so a
+    string across a chunk edge is found whole (up to SCAN_OVERLAP bytes).
+    At most MAX_STRINGS distinct strings of each kind are kept.
+    """
+
+    REGEXES = (("banner", BANNER_RE), ("dates", DATE_RE), ("paths", PATH_RE))
+
+    def __init__(self):
+        self.found = {"banner": set(), "dates": set(), "user_host": set(), "paths": set()}
+        self.truncated = False
+
+    def _add(self, key, value):
+        s = self.found[key]
+        if len(s) < MAX_STRINGS:
+            s.add(value)
+        elif value not in s:
+            self.truncated = True
+
+    def feed(self, chunks):
+        buf, base, start, resume = b"", 0, 0, {k: 0 for k, _r in self.REGEXES}
+        done = False
+        it = iter(chunks)
+        while not done:
+            chunk = next(it, None)
+            if chunk is None:
+                done = True
+            else:
+                buf += chunk
+            # matches starting in [start, end) are taken now: whole, unless done
+            end = len(buf) if done else len(buf) - SCAN_OVERLAP
+            if end <= 0 and not done:
+                continue
+            for key, rx in self.REGEXES:
+                pos = max(resume[key] - base, start)
+                for m in rx.finditer(buf, pos):
+                    if m.start() >= end:
+                        break
+                    resume[key] = base + m.end()
+                    self._match(key, m.group(0))
+            if not done:
+                keep = len(buf) - end + 1      # one byte before the window: look-behind
+                base += len(buf) - keep
+                buf, start = buf[-keep:], 1
+
+    def _match(self, key, text):
+        if key == "banner":
+            banner = text.split(b"\0")[0].rstrip(b"\n")
+            self._add("banner", banner)
+            for u in USERHOST_RE.finditer(banner):
+                self._add("user_host", u.group(1))
+        else:
+            self._add(key, text)
+
+    def result(self):
+        dec = lambda s: sorted(x.decode("utf-8", "replace") for x in s)  # noqa: E731
+        return {"banner": dec(self.found["banner"]), "dates": dec(self.found["dates"]),
+                "user_host": dec(self.found["user_host"]), "paths": self.found["paths"],
+                "truncated": self.truncated}
+
+
+def _scan_elf_strings(elf, f, limit):
+    fsize = _file_size(f)
+    scan = _StringScan()
     for name in STRING_SECTIONS:
         s = elf.get_section_by_name(name)
         if s is not None and s["sh_type"] != "SHT_NOBITS":
-            out.append(s.data())
-    return out
+            try:
+                scan.feed(_iter_section(elf, f, s, fsize, limit))
+            except _Skip:
+                pass
+    return scan.result()
 
 
 def _strings_of(blobs):
-    banners, dates, userhosts, paths = set(), set(), set(), set()
+    """The tell-tale strings of some byte strings (each scanned CHUNK at a time)."""
+    scan = _StringScan()
     for data in blobs:
-        for m in BANNER_RE.finditer(data):
-            banner = m.group(0).split(b"\0")[0].rstrip(b"\n")
-            banners.add(banner)
-            for u in USERHOST_RE.finditer(banner):
-                userhosts.add(u.group(1))
-        for m in DATE_RE.finditer(data):
-            dates.add(m.group(0))
-        for m in PATH_RE.finditer(data):
-            paths.add(m.group(0))
-    dec = lambda s: sorted(x.decode("utf-8", "replace") for x in s)  # noqa: E731
-    return {"banner": dec(banners), "dates": dec(dates), "user_host": dec(userhosts),
-            "paths": paths}
+        scan.feed(data[i:i + CHUNK] for i in range(0, len(data), CHUNK))
+    return scan.result()
 
 
 def _path_roots(paths, limit=5):
@@ -285,8 +555,10 @@ def _path_roots(paths, limit=5):
     return roots[:limit]
 
 
-def _diff_strings(blobs_a, blobs_b):
-    sa, sb = _strings_of(blobs_a), _strings_of(blobs_b)
+def _diff_strings(sa, sb):
+    """Compare two _StringScan results (or lists of byte strings, scanned here)."""
+    if not isinstance(sa, dict):
+        sa, sb = _strings_of(sa), _strings_of(sb)
     out = {}
     for key in ("banner", "dates", "user_host"):
         if sa[key] != sb[key]:
@@ -295,8 +567,13 @@ def _diff_strings(blobs_a, blobs_b):
     if pa or pb:
         out["paths"] = {"only_a_count": len(pa), "only_b_count": len(pb),
                         "roots_a": _path_roots(pa), "roots_b": _path_roots(pb),
-                        "examples_a": sorted(x.decode("utf-8", "replace") for x in pa)[:5],
-                        "examples_b": sorted(x.decode("utf-8", "replace") for x in pb)[:5]}
+                        "examples_a": sorted(x.decode("utf-8", "replace")
+                                             for x in heapq.nsmallest(5, pa)),
+                        "examples_b": sorted(x.decode("utf-8", "replace")
+                                             for x in heapq.nsmallest(5, pb))}
+    if sa.get("truncated") or sb.get("truncated"):
+        out["truncated"] = "more than %d distinct strings of a kind: counts are lower bounds" \
+            % MAX_STRINGS
     return out
 
 
@@ -332,15 +609,25 @@ def parse_btf(data):
             "strings_sorted_digest": hashlib.sha256(b"\0".join(sorted(strs.split(b"\0")))).hexdigest()}
 
 
-def _diff_btf(ea, eb):
+def _section_bytes(elf, f, s, limit):
+    """All of one section (bounded by the file's size or --max-size); None if not readable."""
+    try:
+        return b"".join(_iter_section(elf, f, s, _file_size(f), limit))
+    except _Skip:
+        return None
+
+
+def _diff_btf(ea, eb, fa, fb, limit=decompress.DEFAULT_LIMIT):
     a, b = ea.get_section_by_name(".BTF"), eb.get_section_by_name(".BTF")
     if a is None and b is None:
         return {"present": False}
     if a is None or b is None:
         return {"present": True, "only_in": "a" if b is None else "b"}
-    da, db = a.data(), b.data()
-    if da == db:
+    if _digest(ea, fa, a, _file_size(fa), limit) == _digest(eb, fb, b, _file_size(fb), limit):
         return {"present": True, "identical": True}
+    da, db = _section_bytes(ea, fa, a, limit), _section_bytes(eb, fb, b, limit)
+    if da is None or db is None:
+        return {"present": True, "identical": False, "error": "compressed .BTF not read"}
     try:
         pa, pb = parse_btf(da), parse_btf(db)
     except (FormatError, struct.error) as e:
@@ -352,41 +639,42 @@ def _diff_btf(ea, eb):
             "same_types_and_names": same_content, "same_names": same_names}
 
 
-def _sym_value(elf, name, size=4):
-    st = elf.get_section_by_name(".symtab")
-    if st is None:
+def _sym_value(elf, f, sym, size=4):
+    """The ``size``-byte value a (value, shndx) symbol points at, read from the file alone."""
+    if sym is None:
         return None
-    syms = st.get_symbol_by_name(name)
-    if not syms:
+    value, shndx = sym
+    if not 0 < shndx < min(elf.num_sections(), 0xff00):
         return None
-    sym = syms[0]
-    if not isinstance(sym["st_shndx"], int):
+    sec = elf.get_section(shndx)
+    if sec["sh_type"] == "SHT_NOBITS" or sec["sh_flags"] & SH_FLAGS.SHF_COMPRESSED:
         return None
-    sec = elf.get_section(sym["st_shndx"])
-    if sec["sh_type"] == "SHT_NOBITS":
+    off = value - sec["sh_addr"]
+    if off < 0 or off + size > sec["sh_size"]:
         return None
-    off = sym["st_value"] - sec["sh_addr"]
-    data = sec.data()[off:off + size]
+    try:
+        base, _n = _section_range(sec, _file_size(f))
+    except FormatError:
+        return None
+    f.seek(base + off)
+    data = f.read(size)
     if len(data) < size:
         return None
     return int.from_bytes(data, "little" if elf.little_endian else "big")
 
 
-def _kallsyms(elf):
-    st = elf.get_section_by_name(".symtab")
-    if st is None:
+def _kallsyms(elf, f, tab):
+    if tab is None or "too_many" in tab:
         return None
-    out = {"num_syms": _sym_value(elf, "kallsyms_num_syms")}
-    for name in ("kallsyms_names", "kallsyms_offsets", "kallsyms_addresses",
-                 "kallsyms_token_table", "kallsyms_markers"):
-        syms = st.get_symbol_by_name(name)
-        if syms:
-            out[name + "_addr"] = syms[0]["st_value"]
+    ks = tab["kallsyms"]
+    out = {"num_syms": _sym_value(elf, f, ks.get(b"kallsyms_num_syms"))}
+    for name in KALLSYMS_NAMES[1:]:
+        if name in ks:
+            out[name.decode() + "_addr"] = ks[name][0]
     return out
 
 
-def _diff_kallsyms(ea, eb):
-    a, b = _kallsyms(ea), _kallsyms(eb)
+def _diff_kallsyms(a, b):
     if a is None or b is None or a.get("num_syms") is None:
         return {"available": False}
     return {"available": True, "a": a, "b": b, "same_layout": a == b}
