@@ -138,3 +138,96 @@ def test_diff_of_many_symbols_reports_counts_and_the_first_few(tmp_path):
     assert sy["available"] and sy["moved_count"] == 300000, sy
     assert len(sy["moved"]) == 20 and sy["common_deltas"][0] == {"delta": 8, "count": 300000}
     assert "symbols: 0 added, 0 removed, 300000 moved (most common shift +8 bytes)" in r.stdout
+
+
+# ---------------------------------------------------------- SHF_COMPRESSED
+
+SHF_ALLOC, SHF_COMPRESSED = 2, 0x800
+
+
+def _compressed_section(claim, payload_mib=0, ch_type=1, data=b""):
+    """A compression header claiming ``claim`` bytes, then zlib of ``data`` + ``payload_mib`` MiB of zeros."""
+    c = zlib.compressobj(9)
+    z = c.compress(data)
+    zero = b"\0" * MIB
+    for _ in range(payload_mib):
+        z += c.compress(zero)
+    z += c.flush()
+    return struct.pack("<IIQQ", ch_type, 0, claim, 8) + z
+
+
+def _elf_with_compressed(path, claim, payload_mib=0, ch_type=1, data=b""):
+    return make_elf([NOTE_SEC, (".data.z", 1, SHF_ALLOC | SHF_COMPRESSED,
+                                _compressed_section(claim, payload_mib, ch_type, data), 0, 0)],
+                    path)
+
+
+def test_check_refuses_a_compressed_section_claiming_more_than_max_size(tmp_path):
+    # the claim is 2^40; the zlib data really inflates to 512 MiB
+    p = _elf_with_compressed(tmp_path / "bomb.elf", 1 << 40, payload_mib=512)
+    shutil.copy(p, tmp_path / "bomb2.elf")
+    r = run_bounded("check", "--max-size", "64M", p, tmp_path / "bomb2.elf", timeout=120,
+                    mem_mib=400)
+    assert_error(r, "compressed section .data.z claims 1099511627776 bytes", "--max-size")
+
+
+def test_check_refuses_a_claim_its_compressed_bytes_cannot_hold(tmp_path):
+    p = _elf_with_compressed(tmp_path / "lie.elf", 1 << 40, data=b"x" * 100)
+    r = run_bounded("check", "--max-size", "2T", p, p, timeout=60, mem_mib=400)
+    assert_error(r, "compressed section .data.z claims 1099511627776 bytes", "impossible")
+
+
+def test_check_stops_inflating_at_the_claimed_size(tmp_path):
+    # claims 1 MiB, inflates to 256 MiB: an error as soon as the claim is passed
+    p = _elf_with_compressed(tmp_path / "more.elf", MIB, payload_mib=256)
+    r = run_bounded("check", p, p, timeout=60, mem_mib=400)
+    assert_error(r, "compressed section .data.z", "more than its header claims", "1048576")
+
+
+def test_check_names_a_section_compressed_otherwise_as_skipped(tmp_path):
+    p = _elf_with_compressed(tmp_path / "zstd.elf", 100, ch_type=2, data=b"x" * 100)
+    r = run_bounded("check", p, p, timeout=60, mem_mib=400)
+    assert r.returncode == 0, r
+    assert "skipped (compressed): .data.z (compressed)" in r.stdout, r
+
+
+def test_check_inflates_a_good_compressed_section_in_bounded_steps(tmp_path):
+    data = os.urandom(3 * MIB + 5) + b"\0" * (9 * MIB)
+    a = _elf_with_compressed(tmp_path / "a.elf", len(data), data=data)
+    b = make_elf([NOTE_SEC, (".data.z", 1, SHF_ALLOC, data, 0, 0)], tmp_path / "b.elf")
+    r = run_bounded("check", a, b, timeout=60, mem_mib=400)
+    assert r.returncode == 0 and "2 allocated sections compared, 0 differ" in r.stdout, r
+    c = make_elf([NOTE_SEC, (".data.z", 1, SHF_ALLOC, data[:-1] + b"\1", 0, 0)],
+                 tmp_path / "c.elf")
+    r = run_bounded("check", a, c, timeout=60, mem_mib=400)
+    assert r.returncode == 1 and "1 differ" in r.stdout, r
+
+
+@pytest.fixture
+def debug_program(tmp_path):
+    if not shutil.which("gcc") or not shutil.which("objcopy"):
+        pytest.skip("gcc and objcopy needed")
+    src = tmp_path / "p.c"
+    src.write_text('#include <stdio.h>\nint main(void) { puts("/build/root/p.c"); return 0; }\n')
+    prog = tmp_path / "p"
+    subprocess.run(["gcc", "-g", "-O0", "-Wl,--build-id=sha1", "-o", str(prog), str(src)],
+                   check=True)
+    z = tmp_path / "p.z"
+    subprocess.run(["objcopy", "--compress-debug-sections=zlib", str(prog), str(z)], check=True)
+    out = subprocess.run(["readelf", "-SW", str(z)], stdout=subprocess.PIPE, text=True).stdout
+    assert any(" C " in line or line.rstrip().endswith("C") or " C" in line.split("]")[-1]
+               for line in out.splitlines() if ".debug_info" in line), out
+    return prog, z
+
+
+def test_check_and_diff_of_objcopy_compressed_debug_sections(debug_program):
+    prog, z = debug_program
+    for a, b in ((prog, z), (z, prog), (z, z)):
+        r = run_bounded("check", a, b, timeout=60, mem_mib=400)
+        assert r.returncode == 0 and "match" in r.stdout, r
+    r = run_bounded("diff", "--json", prog, z, timeout=60, mem_mib=400)
+    import json
+    rep = json.loads(r.stdout)
+    assert r.returncode == 1 and not rep["payloads_identical"], r
+    # compressed or not, the debug sections hold the same bytes
+    assert rep["sections"]["differ"] == [] and rep["sections"]["same"] > 5, rep["sections"]

@@ -182,12 +182,21 @@ def _iter_section(elf, f, s, fsize, limit):
                 chunk = d.unconsumed_tail
             if d.eof or out > ch_size:
                 break
+        while not d.eof and out <= ch_size:     # output zlib still holds
+            o = d.decompress(b"", CHUNK)
+            if not o:
+                break
+            out += len(o)
+            if out <= ch_size:
+                yield o
     except zlib.error as e:
         raise FormatError("compressed section %s: %s" % (s.name, e))
+    if out > ch_size:
+        raise FormatError("compressed section %s: the data gives more than its header claims "
+                          "(%d bytes)" % (s.name, ch_size))
     if not d.eof or out != ch_size:
         raise FormatError("compressed section %s: the data %s, its header claims %d bytes" % (
-            s.name, "ends early" if not d.eof else "gives %s bytes" % (
-                "more than that" if out > ch_size else str(out)), ch_size))
+            s.name, "ends early" if not d.eof else "gives %d bytes" % out, ch_size))
 
 
 def _digest(elf, f, s, fsize, limit):
