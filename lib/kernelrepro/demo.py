@@ -48,10 +48,34 @@ def missing_prerequisites():
 class Stages:
     """Numbered stages with elapsed times, printed as they happen."""
 
-    def __init__(self, out, total):
+    def __init__(self, out, total, tty=None):
         self.out, self.total, self.n = out, total, 0
         self.t0 = time.time()
         self.rows = []
+        if tty is None:
+            tty = bool(getattr(out, "isatty", lambda: False)())
+        # fixture.build reports a compile's progress through live() on a terminal
+        # (one line rewritten in place), else through __call__ about once a minute
+        self.live = self._live if tty else None
+        self._live_on = False
+
+    def __call__(self, msg):
+        self.note(msg)
+
+    def _live(self, text):
+        """Rewrite the current progress line; None ends it."""
+        if text is None:
+            if self._live_on:
+                self.out.write("\n")
+                self._live_on = False
+        else:
+            self.out.write("\r      %s\033[K" % text)
+            self._live_on = True
+        self.out.flush()
+
+    def _end_live(self):
+        if self._live_on:
+            self._live(None)
 
     def start(self, title):
         self.n += 1
@@ -60,10 +84,12 @@ class Stages:
         self.out.flush()
 
     def note(self, msg):
+        self._end_live()
         self.out.write("      %s (%.0f s)\n" % (msg, time.time() - self.ts))
         self.out.flush()
 
     def done(self, result):
+        self._end_live()
         dt = time.time() - self.ts
         self.rows.append((self.n, self.title, result, dt))
         self.out.write("      -> %s  [%.0f s, total %.0f s]\n" % (result, dt, time.time() - self.t0))
@@ -83,7 +109,7 @@ def run(out=sys.stdout, report_path=None, jobs=None, boot_timeout=400):
             ("repro", "a", "reproducible build A (kernel-repro env)"),
             ("repro", "b", "reproducible build B (other path, later)")]):
         st.start(label)
-        fx = fixture.build("x86_64", mode, variant, jobs=jobs, progress=st.note)
+        fx = fixture.build("x86_64", mode, variant, jobs=jobs, progress=st)
         builds[mode + variant] = fx
         st.done("build-id %s (%s)" % (image.read_build_id(fx.path("vmlinux")),
                                       "from cache" if time.time() - st.ts < 5 else

@@ -22,6 +22,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -199,16 +200,117 @@ def _say(progress, msg):
         progress(msg)
 
 
-def _run(argv, log, cwd, env, what):
-    with open(log, "a") as lf:
-        lf.write("$ %s\n" % " ".join(argv))
+#: A kbuild line for one object compiled or assembled ("  CC      kernel/fork.o",
+#: "  CC [M]  fs/x.o", "  AS      arch/x86/entry/entry_64.o").
+KBUILD_OBJECT_RE = re.compile(rb"^\s+(?:CC|AS)(?: \[M\])?\s+\S")
+
+
+def _clock_text(seconds):
+    seconds = max(0, int(seconds))
+    return "%d:%02d" % (seconds // 60, seconds % 60)
+
+
+def format_progress(done, expected, elapsed):
+    """One progress line: objects compiled / expected, elapsed, ETA (no ETA without expected)."""
+    if not expected:
+        return "%d objects compiled, %s elapsed" % (done, _clock_text(elapsed))
+    pct = min(99, 100 * done // expected) if done < expected else 99
+    if done >= expected:
+        eta = "almost done"
+    elif done:
+        eta = "ETA %s" % _clock_text(elapsed * (expected - done) / done)
+    else:
+        eta = "ETA unknown"
+    return "%d/%d objects compiled (%d%%), %s elapsed, %s" % (
+        done, expected, pct, _clock_text(elapsed), eta)
+
+
+class BuildProgress:
+    """Counts kbuild's CC/AS lines as make prints them and reports progress.
+
+    ``live(text)`` (a terminal) gets the line rewritten at most every
+    ``live_interval`` seconds; without it ``say(text)`` gets a plain line
+    about every ``interval`` seconds. ``clock`` is injectable for tests.
+    """
+
+    def __init__(self, say, live=None, expected=None, clock=time.monotonic, interval=60.0,
+                 live_interval=0.5):
+        self.say, self.live, self.expected, self.clock = say, live, expected, clock
+        self.interval, self.live_interval = interval, live_interval
+        self.done = 0
+        self.t0 = self.last = clock()
+
+    def line(self, raw):
+        if KBUILD_OBJECT_RE.match(raw):
+            self.done += 1
+            self.tick()
+
+    def tick(self):
+        now = self.clock()
+        if now - self.last >= (self.live_interval if self.live else self.interval):
+            self.last = now
+            self._emit(now)
+
+    def _emit(self, now):
+        text = format_progress(self.done, self.expected, now - self.t0)
+        (self.live or self.say)(text)
+
+    def finish(self):
+        if self.live:
+            self._emit(self.clock())
+            self.live(None)     # end the live line
+
+
+def _expected_objects_path(final):
+    """Where the object count of the last build of this fixture (any key) is kept."""
+    name = os.path.basename(final).rsplit("-", 1)[0]
+    return os.path.join(os.path.dirname(final), name + ".objects")
+
+
+def _read_expected_objects(final):
+    try:
+        with open(_expected_objects_path(final)) as f:
+            n = int(f.read().strip())
+        return n if n > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def _write_expected_objects(final, n):
+    if n <= 0:
+        return
+    path = _expected_objects_path(final)
+    try:
+        with open(path + ".tmp", "w") as f:
+            f.write("%d\n" % n)
+        os.replace(path + ".tmp", path)
+    except OSError:
+        pass
+
+
+def _run(argv, log, cwd, env, what, on_line=None):
+    """Run one build step, its output to ``log``, each line also to ``on_line``."""
+    with open(log, "ab") as lf:
+        lf.write(("$ %s\n" % " ".join(argv)).encode())
         lf.flush()
-        r = subprocess.run(argv, cwd=cwd, env=env, stdout=lf, stderr=subprocess.STDOUT)
-    if r.returncode != 0:
+        p = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        try:
+            for raw in p.stdout:
+                lf.write(raw)
+                if on_line:
+                    on_line(raw)
+            p.stdout.close()
+            returncode = p.wait()
+        except BaseException:
+            p.kill()
+            p.wait()
+            raise
+    if returncode != 0:
         with open(log, errors="replace") as lf:
             tail = lf.read()[-3000:]
         raise KernelReproError("fixture build step '%s' failed (exit %d); log: %s\n%s"
-                               % (what, r.returncode, log, tail))
+                               % (what, returncode, log, tail))
 
 
 def repro_env_for(srctree):
@@ -308,8 +410,16 @@ def _build(arch, mode, variant, name, key, source, final, jobs, progress, build_
         _say(progress, "%s: compiling %s with -j%d (a few minutes)" % (
             name, " ".join(ARCH_MAKE[arch]["targets"]), jobs))
         tb = time.time()
-        _run(make + make_vars + ARCH_MAKE[arch]["targets"], log, tree, env, "build")
+        bp = BuildProgress(lambda m: _say(progress, "%s: %s" % (name, m)),
+                           live=getattr(progress, "live", None),
+                           expected=_read_expected_objects(final))
+        try:
+            _run(make + make_vars + ARCH_MAKE[arch]["targets"], log, tree, env, "build",
+                 on_line=bp.line)
+        finally:
+            bp.finish()
         build_seconds = time.time() - tb
+        _write_expected_objects(final, bp.done)
 
         produced = {}
         for art, rel in ARTIFACTS[arch].items():
