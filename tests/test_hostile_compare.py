@@ -231,3 +231,27 @@ def test_check_and_diff_of_objcopy_compressed_debug_sections(debug_program):
     assert r.returncode == 1 and not rep["payloads_identical"], r
     # compressed or not, the debug sections hold the same bytes
     assert rep["sections"]["differ"] == [] and rep["sections"]["same"] > 5, rep["sections"]
+
+
+def _overlapping_sections_elf(path, n, size, bid=BID):
+    """n section headers that all name the same ``size`` bytes (plus a build-id note)."""
+    data = os.urandom(size)
+    elf = bytearray(make_elf([(".note.gnu.build-id", 7, 2, note(bid), 0, 0),
+                              (".blob", 1, 0, data, 0, 0)], path).read_bytes())
+    shoff, shnum = struct.unpack_from("<QxxxxxxxxxxxxH", elf, 0x28)[0], \
+        struct.unpack_from("<H", elf, 0x3c)[0]
+    heads = [bytes(elf[shoff + 64 * i:shoff + 64 * (i + 1)]) for i in range(shnum)]
+    # keep null, note, .blob, .shstrtab; then n more copies of .blob's header
+    table = heads + [heads[2]] * n
+    elf = elf[:shoff] + b"".join(table)
+    struct.pack_into("<HH", elf, 0x3c, len(table), 3)
+    path.write_bytes(bytes(elf))
+    return path
+
+
+def test_sections_overlapping_again_and_again_are_refused(tmp_path):
+    # 60000 headers that each name the same 16 MiB: ~1 TB to hash if taken at their word
+    a = _overlapping_sections_elf(tmp_path / "a.elf", 60000, 16 * MIB)
+    b = _overlapping_sections_elf(tmp_path / "b.elf", 60000, 16 * MIB, bid=bytes(20))
+    r = run_bounded("diff", a, b, timeout=90, mem_mib=600)
+    assert_error(r, "section table claims far more bytes than the file holds")

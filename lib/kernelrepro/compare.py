@@ -211,16 +211,40 @@ def _digest(elf, f, s, fsize, limit):
 def _section_digests(elf, f, limit):
     """{name: (logical size, digest)} of every named section, read CHUNK at a time."""
     fsize = _file_size(f)
+    budget = _ReadBudget(fsize, limit)
     out = collections.OrderedDict()
     for s in elf.iter_sections():
         if not s.name:
             continue
+        budget.take(elf, f, s, fsize)
         try:
             digest = _digest(elf, f, s, fsize, limit)
         except _Skip:
             digest = "compressed:" + _digest_stored(f, s, fsize)
         out[s.name] = (_section_size(elf, f, s, fsize), digest)
     return out
+
+
+class _ReadBudget:
+    """Sections of a sane ELF file do not overlap: all of them together hold at most
+    the file's bytes (plus what compressed ones inflate to, itself within --max-size).
+    A table of sections that each claim the whole file would have us read it
+    again and again: refused past twice the file's size (inflated: past --max-size)."""
+
+    def __init__(self, fsize, limit):
+        self.stored, self.inflated, self.limit = 2 * fsize + CHUNK, limit, limit
+
+    def take(self, elf, f, s, fsize):
+        if s["sh_type"] == "SHT_NOBITS":
+            return
+        self.stored -= s["sh_size"]
+        if s["sh_flags"] & SH_FLAGS.SHF_COMPRESSED:
+            claim = _section_size(elf, f, s, fsize)
+            if claim <= self.limit:     # a claim past it is refused by its own name
+                self.inflated -= claim
+        if self.stored < 0 or self.inflated < 0:
+            raise FormatError("the section table claims far more bytes than the file holds "
+                              "(sections overlapping again and again, at %s)" % s.name)
 
 
 def _digest_stored(f, s, fsize):
@@ -255,6 +279,7 @@ def _compare_alloc_sections(image_elf, debug_elf, limit=decompress.DEFAULT_LIMIT
     try:
         za, zb = _file_size(fa), _file_size(fb)
         sa, sb = _alloc_sections(ea), _alloc_sections(eb)
+        ba, bb = _ReadBudget(za, limit), _ReadBudget(zb, limit)
         compared, differ, skipped, skipped_image, skipped_comp = 0, [], [], [], []
         for name, a in sa.items():
             b = sb.get(name)
@@ -266,6 +291,8 @@ def _compare_alloc_sections(image_elf, debug_elf, limit=decompress.DEFAULT_LIMIT
                 if a_nobits:
                     skipped_image.append(name)
                 continue
+            ba.take(ea, fa, a, za)
+            bb.take(eb, fb, b, zb)
             size_a, size_b = _section_size(ea, fa, a, za), _section_size(eb, fb, b, zb)
             try:
                 same = size_a == size_b and (a_nobits or _digest(ea, fa, a, za, limit)
