@@ -255,3 +255,36 @@ def test_sections_overlapping_again_and_again_are_refused(tmp_path):
     b = _overlapping_sections_elf(tmp_path / "b.elf", 60000, 16 * MIB, bid=bytes(20))
     r = run_bounded("diff", a, b, timeout=90, mem_mib=600)
     assert_error(r, "section table claims far more bytes than the file holds")
+
+
+def test_chunked_string_scan_finds_what_one_pass_finds_across_chunk_edges():
+    import random
+    from kernelrepro import compare
+    rnd = random.Random(11)
+    planted = [b"Linux version 6.1.0 (me@host.example) #1 SMP Mon Jan  2 03:04:05 UTC 2023\n\0",
+               b"Tue Feb 14 12:34:56 2023", b" /home/user/build/linux/kernel/fork.c\0",
+               b" /srv/work/tmp/deep/er/path/x.h\0"]
+    data = bytearray(os.urandom(MIB))
+    for _ in range(400):
+        s = rnd.choice(planted)
+        at = rnd.randrange(0, len(data) - len(s))
+        data[at:at + len(s)] = s
+    data = bytes(data)
+    # chunks of random sizes: the chunk and look-ahead edges fall everywhere
+    cuts = sorted(rnd.sample(range(1, len(data)), 300))
+    pieces = [data[i:j] for i, j in zip([0] + cuts, cuts + [len(data)])]
+    scan = compare._StringScan()
+    scan.feed(iter(pieces))
+    got = scan.result()
+    assert got == compare._strings_of([data])
+    want = {"banner": set(), "dates": set(), "user_host": set(), "paths": set()}
+    for m in compare.BANNER_RE.finditer(data):
+        b = m.group(0).split(b"\0")[0].rstrip(b"\n")
+        want["banner"].add(b)
+        want["user_host"].update(u.group(1) for u in compare.USERHOST_RE.finditer(b))
+    want["dates"] = {m.group(0) for m in compare.DATE_RE.finditer(data)}
+    want["paths"] = {m.group(0) for m in compare.PATH_RE.finditer(data)}
+    assert got["paths"] == want["paths"]
+    for key in ("banner", "dates", "user_host"):
+        assert got[key] == sorted(x.decode("utf-8", "replace") for x in want[key]), key
+    assert "/home/user/build/linux/kernel/fork.c" in {p.decode() for p in got["paths"]}
