@@ -106,6 +106,14 @@ def point(link, name):
     return target
 
 
+def point_at(link, target):
+    """Point BUILDDIR/<link> at an existing directory of BUILDDIR."""
+    path = os.path.join(BUILDDIR, link)
+    if os.path.lexists(path):
+        os.unlink(path)
+    os.symlink(os.path.basename(target), path)
+
+
 def empty_dir(link, name):
     target = os.path.join(BUILDDIR, "%s-%s" % (link, name))
     shutil.rmtree(target, ignore_errors=True)
