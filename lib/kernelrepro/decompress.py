@@ -295,11 +295,17 @@ def _lz4_legacy_trailer(f, bound, head):
                         % (struct.unpack_from("<I", head)[0], "the last good block"))
 
 
+def _with_binding_or_tool(method, tool, blocks, f, bound):
+    """``blocks(f, bound, binding)`` decodes with the Python binding; with
+    None it yields the raw stream, which the command-line ``tool`` decodes."""
+    binding = _binding(method)
+    if binding is None:
+        return _external(f, bound, tool, blocks(f, bound, None))
+    return blocks(f, bound, binding)
+
+
 def _lz4_legacy(f, bound):
-    lz4b = _binding("lz4-legacy")
-    if lz4b is None:
-        return _external(f, bound, "lz4", _lz4_legacy_blocks(f, bound, None))
-    return _lz4_legacy_blocks(f, bound, lz4b)
+    return _with_binding_or_tool("lz4-legacy", "lz4", _lz4_legacy_blocks, f, bound)
 
 
 def _lz4_legacy_blocks(f, bound, lz4b):
@@ -395,10 +401,7 @@ def _lzo_header(f, bound, raw_out=None):
 
 
 def _lzo(f, bound):
-    lzo = _binding("lzo")
-    if lzo is None:
-        return _external(f, bound, "lzo", _lzo_blocks(f, bound, None))
-    return _lzo_blocks(f, bound, lzo)
+    return _with_binding_or_tool("lzo", "lzo", _lzo_blocks, f, bound)
 
 
 def _lzo_blocks(f, bound, lzo):
