@@ -120,7 +120,9 @@ class KernelReproBase(OESelftestTestCase):
         for c in candidates:
             if os.path.exists(c):
                 return os.path.realpath(c)
-        self.fail("no deployed kernel image: none of %s exists" % ", ".join(candidates))
+        held = sorted(os.listdir(v["DEPLOY_DIR_IMAGE"])) if os.path.isdir(v["DEPLOY_DIR_IMAGE"]) else "(no such directory)"
+        self.fail("no deployed kernel image: none of %s exists; %s holds: %s"
+                  % (", ".join(candidates), v["DEPLOY_DIR_IMAGE"], held))
 
     def packaged_vmlinux(self, pn):
         """(vmlinux of <kernel>-vmlinux, debug vmlinux of <kernel>-dbg) from PKGDEST.
@@ -309,6 +311,8 @@ class KernelReproSstateMiss(KernelReproBase):
         self.append_config('TMPDIR = "%s"\n' % fresh)
         result = bitbake(target)
         real, setscene, counts = self.kartifacts.task_runs(result.output, pn)
+        self.logger.info("fresh TMPDIR build of %s: real tasks %s, restored %s"
+                         % (pn, sorted(real), sorted(setscene)))
         self.assertNotIn("compile", counts, "a fresh TMPDIR recompiled the kernel")
         self.assertEqual(set(self.assert_one_compile(pn, image).values()), second)
 
