@@ -79,7 +79,7 @@ def kernel_repro_sstate_checkhashes(sq_data, d, siginfo=False, currentcount=0, s
     return kernelrepro.sstategroup.checkhashes_with_groups(
         orig, sq_data, d, bb.parse.siggen, siginfo=siginfo,
         currentcount=currentcount, summary=summary,
-        log=bb.warn if enforce else bb.note, local_path=local_path, **kwargs)
+        log=bb.warn if enforce else bb.note, local_path=local_path, plain=bb.plain, **kwargs)
 
 # tid -> its object's path in the local SSTATE_DIR, exactly as OE-Core's
 # sstate_checkhashes computes it (getsstatefile there).

@@ -415,3 +415,68 @@ def test_group_extended_before_the_class_keeps_the_default(user, expect_extra, e
     d.setVar(var + ":prepend", _class_assignment(var + ":prepend", "="))
     group = sg.parse_group(d.getVar(var))
     assert group == (set(sg.DEFAULT_GROUP) | expect_extra) - expect_gone
+
+
+class _OESiggen(types.SimpleNamespace):
+    """Stands for OE-Core's siggen: a checkhashes *method* (locked signatures),
+    which sstate_checkhashes calls with the query's found/missed sets."""
+
+    def checkhashes(self, sq_data, missed, found, d):
+        self.checked.append(set(sq_data["hash"]))
+
+
+def _oe_like_orig(siggen, present, plain):
+    """sstate_checkhashes' shape: summary line, then the siggen hook."""
+    def orig(sq_data, d, siginfo=False, currentcount=0, summary=True, **kw):
+        found = {t for t in sq_data["hash"] if t in present}
+        if summary:
+            plain("Sstate summary: Wanted %d Local %d" % (len(sq_data["hash"]), len(found)))
+        if hasattr(siggen, "checkhashes"):
+            siggen.checkhashes(sq_data, set(sq_data["hash"]) - found, found, d)
+        return found
+    return orig
+
+
+def test_sibling_lookup_keeps_out_of_the_siggen_hook():
+    """The locked-signature hook judges the build's query only: the sibling
+    lookup must not run it (duplicate messages, or a fatal error over tasks
+    the build never asked for), and the hook is back afterwards."""
+    known = all_tids()
+    base = make_siggen(known, KERNELS)
+    siggen = _OESiggen(**vars(base), checked=[])
+    present = known - {LY + ":do_deploy"}
+    lines = []
+    query = {LY + ":do_package_write_rpm", BUSY + ":do_package"}
+    got = sg.checkhashes_with_groups(_oe_like_orig(siggen, present, lines.append), sq(query),
+                                     FakeD(), siggen, plain=lines.append)
+    assert got == {BUSY + ":do_package"}
+    assert siggen.checked == [query], siggen.checked  # once, for the query
+    assert "checkhashes" not in vars(siggen) and callable(siggen.checkhashes)
+    assert [l for l in lines if l.startswith("Sstate summary")] == ["Sstate summary: Wanted 2 Local 2"]
+
+
+def test_summary_correction_counts_refused_objects():
+    known = all_tids()
+    siggen = make_siggen(known, KERNELS)
+    present = known - {LY + ":do_deploy"}
+    lines = []
+    query = set(known)
+    got = sg.checkhashes_with_groups(_oe_like_orig(siggen, present, lines.append), sq(query),
+                                     FakeD(), siggen, plain=lines.append)
+    refused = len(group_of(LY) - {LY + ":do_deploy"})
+    assert refused >= 3
+    assert lines[0] == "Sstate summary: Wanted %d Local %d" % (len(query), len(present))
+    assert lines[1] == ("kernel-repro: of those found, %d are not restored (partial kernel sstate "
+                        "group): %d of %d wanted restored from sstate"
+                        % (refused, len(got), len(query)))
+    assert len(got) == len(present) - refused
+    # nothing refused, no correction; summary=False (BitBake's later
+    # queries), no correction either
+    lines.clear()
+    sg.checkhashes_with_groups(_oe_like_orig(siggen, known, lines.append), sq(query),
+                               FakeD(), siggen, plain=lines.append)
+    assert len(lines) == 1
+    lines.clear()
+    sg.checkhashes_with_groups(_oe_like_orig(siggen, present, lines.append), sq(query),
+                               FakeD(), siggen, summary=False, plain=lines.append)
+    assert lines == []

@@ -39,6 +39,7 @@ __all__ = [
     "decide",
     "Decision",
     "checkhashes_with_groups",
+    "summary_correction",
     "STALE_SUFFIX",
     "is_marked_stale",
     "mark_stale",
@@ -276,8 +277,43 @@ def clear_stale(obj):
     return None
 
 
+def _lookup_siblings(orig, sub, d, siggen, **kwargs):
+    """``orig`` on sibling tids BitBake did not ask about: no summary line,
+    and without the signature generator's ``checkhashes`` hook.
+
+    That hook (OE-Core's SignatureGeneratorOEBasicHashMixIn.checkhashes,
+    meta/lib/oe/sstatesig.py) judges locked signatures against the found /
+    missed sets of the build's query: run for our private lookup it would
+    repeat its warnings, or fail the build (SIGGEN_LOCKEDSIGS_TASKSIG_CHECK
+    = "error") over tasks the build never asked for. sstate_checkhashes
+    calls it only when ``hasattr(bb.parse.siggen, "checkhashes")``; an
+    instance attribute of None is not callable, so shadow it with a no-op
+    for the one call and remove the shadow afterwards.
+    """
+    shadowed = "checkhashes" in getattr(siggen, "__dict__", {})
+    if siggen is not None and hasattr(siggen, "checkhashes") and not shadowed:
+        siggen.checkhashes = lambda *a, **kw: None
+        try:
+            return set(orig(sub, d, siginfo=False, currentcount=0, summary=False, **kwargs))
+        finally:
+            del siggen.checkhashes
+    return set(orig(sub, d, siginfo=False, currentcount=0, summary=False, **kwargs))
+
+
+def summary_correction(queried, found, kept):
+    """The line that corrects OE-Core's "Sstate summary" (printed before the
+    groups were decided) -> str, or None when nothing found was refused."""
+    refused = (set(found) & set(queried)) - set(kept)
+    if not refused:
+        return None
+    return ("kernel-repro: of those found, %d %s not restored (partial kernel sstate "
+            "group): %d of %d wanted restored from sstate"
+            % (len(refused), "is" if len(refused) == 1 else "are",
+               len(set(kept) & set(queried)), len(queried)))
+
+
 def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcount=0,
-                            summary=True, log=None, local_path=None, **kwargs):
+                            summary=True, log=None, local_path=None, plain=None, **kwargs):
     """Call ``orig`` (OE-Core's sstate_checkhashes), then drop partial groups.
 
     orig       -- the wrapped hash check function, same signature
@@ -291,6 +327,8 @@ def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcoun
                   local SSTATE_DIR (or None): a local group object marked
                   stale counts as missing, and the found local objects of a
                   dropped group are marked stale (``mark_stale``)
+    plain      -- callable(str) for the correction of the "Sstate summary"
+                  line (``summary_correction``), printed when ``summary``
     """
     found = orig(sq_data, d, siginfo=siginfo, currentcount=currentcount,
                  summary=summary, **kwargs)
@@ -306,6 +344,7 @@ def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcoun
 
     if not isinstance(found, (set, frozenset)):
         found = set(found)
+    reported = found  # what OE-Core's "Sstate summary" line counted
     index = group_index(queried, group, is_kernel)
     if not index:
         return found
@@ -340,8 +379,7 @@ def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcoun
             sub["hash"][tid], sub["unihash"][tid] = hashes
             sub["hashfn"][tid] = hashfn
         if sub["hash"]:
-            sibling_found = without_stale(set(orig(sub, d, siginfo=False, currentcount=0,
-                                                   summary=False, **kwargs)), sub)
+            sibling_found = without_stale(_lookup_siblings(orig, sub, d, siggen, **kwargs), sub)
 
     decision = decide(queried, found, group, is_kernel, known, sibling_found, index)
     marked = []
@@ -362,6 +400,10 @@ def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcoun
         for err in problems:
             log("kernel-repro: cannot mark a refused sstate object stale (%s); "
                 "it is replaced when its task has run, if the cache is writable" % err)
+    if summary and plain is not None:
+        line = summary_correction(queried, reported, decision.found)
+        if line:
+            plain(line)
     return decision.found
 
 
