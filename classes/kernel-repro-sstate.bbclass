@@ -382,7 +382,6 @@ ROOTFS_POSTPROCESS_COMMAND[vardepvalueexclude] .= "| kernel_repro_rootfs_check"
 ROOTFS_POSTPROCESS_COMMAND[vardepsexclude] += "kernel_repro_rootfs_check"
 
 python kernel_repro_rootfs_check () {
-    import glob, os
     import kernelrepro.fingerprint as fp
     from kernelrepro.errors import KernelReproError
     pn = (d.getVar("PREFERRED_PROVIDER_virtual/kernel") or "").strip()
@@ -394,21 +393,13 @@ python kernel_repro_rootfs_check () {
     ids = [("pkgdata", pkg["build_id"])]
     rootfs = d.getVar("IMAGE_ROOTFS")
     # Only the preferred provider's files: a second kernel (another
-    # KERNEL_PACKAGE_NAME) installs /boot files with its own version.
-    version = "*"
-    try:
-        with open(d.expand("${PKGDATA_DIR}/kernel-depmod/kernel-abiversion")) as f:
-            version = f.read().strip() or "*"
-    except OSError:
-        pass
-    for pattern in ("/boot/vmlinux-" + version, "/boot/%s-%s" % (d.getVar("KERNEL_IMAGETYPE"), version)):
-        for path in sorted(glob.glob(rootfs + pattern)):
-            if os.path.islink(path):
-                continue
-            try:
-                ids.append(("rootfs " + path[len(rootfs):], fp.read_build_id(path)))
-            except KernelReproError as e:
-                bb.warn("kernel-repro: cannot read the build-id of %s: %s" % (path, e))
+    # KERNEL_PACKAGE_NAME) installs /boot files with its own release.
+    release = fp.kernel_release(d.getVar("PKGDATA_DIR"), pn)
+    for where, path in fp.rootfs_kernel_files(rootfs, d.getVar("KERNEL_IMAGETYPE"), release):
+        try:
+            ids.append(("rootfs " + where, fp.read_build_id(path)))
+        except KernelReproError as e:
+            bb.warn("kernel-repro: cannot read the build-id of %s: %s" % (path, e))
     record = d.expand("${datadir}/kernel-repro/%s.buildid" % pn)
     installed = kernel_repro_read_record(d, rootfs + record)
     if installed is not None:

@@ -170,3 +170,64 @@ def test_sstate_object_names_give_recipe_and_task():
     assert artifacts.sstate_task(base + "_deploy.tar.zst") == ("linux-kr-t3", "deploy")
     assert artifacts.sstate_task(base + "_deploy.tar.zst.siginfo") is None
     assert artifacts.sstate_task(base + "_deploy.tar.zst.kernel-repro-stale") is None
+
+
+# ---------------------------------------------------------------- a second kernel
+
+def _pkgdata_two_kernels(root):
+    """pkgdata as kernel.bbclass leaves it for two kernel recipes (the
+    preferred linux-yocto, KERNEL_PACKAGE_NAME "kernel"; linux-alt,
+    KERNEL_PACKAGE_NAME "altkernel"): <name>-depmod/<name>-abiversion."""
+    for pn, name, release in (("linux-yocto", "kernel", "6.1.192"),
+                              ("linux-alt", "altkernel", "6.1.192-alt")):
+        (root / pn).write_text("PACKAGES: %s-buildid %s %s-base %s-vmlinux %s-dbg\n"
+                               "PV: 6.1\n" % ((pn,) + (name,) * 4))
+        (root / (name + "-depmod")).mkdir()
+        (root / (name + "-depmod") / (name + "-abiversion")).write_text(release + "\n")
+    return root
+
+
+def test_kernel_release_of_each_kernel_recipe(tmp_path):
+    pkgdata = _pkgdata_two_kernels(tmp_path)
+    assert fp.kernel_release(str(pkgdata), "linux-yocto") == "6.1.192"
+    assert fp.kernel_release(str(pkgdata), "linux-alt") == "6.1.192-alt"
+    assert fp.kernel_release(str(pkgdata), "busybox") is None
+    (pkgdata / "kernel-depmod" / "kernel-abiversion").write_text("\n")
+    assert fp.kernel_release(str(pkgdata), "linux-yocto") is None
+
+
+@pytest.mark.kernel
+def test_rootfs_with_a_second_kernel_checks_the_preferred_one_only(plain_a, plain_b, tmp_path):
+    """Issue 13 item 7: a rootfs holding the preferred kernel (compile a)
+    and a second kernel recipe's files (compile b): only the preferred
+    kernel's release is compared with its pkgdata -- no false error. What
+    the check did before (every /boot/vmlinux-*) mixes the two."""
+    (tmp_path / "pkgdata").mkdir()
+    pkgdata = _pkgdata_two_kernels(tmp_path / "pkgdata")
+    boot = tmp_path / "rootfs" / "boot"
+    boot.mkdir(parents=True)
+    for name, src in (("vmlinux-6.1.192", plain_a.path("vmlinux")),
+                      ("bzImage-6.1.192", plain_a.path("bzImage")),
+                      ("vmlinux-6.1.192-alt", plain_b.path("vmlinux")),
+                      ("bzImage-6.1.192-alt", plain_b.path("bzImage"))):
+        shutil.copyfile(src, str(boot / name))
+    os.symlink("bzImage-6.1.192", str(boot / "bzImage"))
+    a = fp.read_build_id(plain_a.path("vmlinux"))
+    b = fp.read_build_id(plain_b.path("vmlinux"))
+    assert a != b
+    rootfs = str(tmp_path / "rootfs")
+
+    def ids(release):
+        return [("pkgdata", a)] + [("rootfs " + where, fp.read_build_id(path))
+                                   for where, path in fp.rootfs_kernel_files(rootfs, "bzImage", release)]
+
+    release = fp.kernel_release(str(pkgdata), "linux-yocto")
+    got = ids(release)
+    assert [w for w, _ in got] == ["pkgdata", "rootfs /boot/vmlinux-6.1.192", "rootfs /boot/bzImage-6.1.192"]
+    assert fp.check_pair("linux-yocto", got) == a
+    # the second kernel's own files, against its own compile
+    alt = fp.rootfs_kernel_files(rootfs, "bzImage", fp.kernel_release(str(pkgdata), "linux-alt"))
+    assert [w for w, _ in alt] == ["/boot/vmlinux-6.1.192-alt", "/boot/bzImage-6.1.192-alt"]
+    # without the release (the old behaviour): both kernels, a false error
+    with pytest.raises(fp.FingerprintMismatch):
+        fp.check_pair("linux-yocto", ids(None))

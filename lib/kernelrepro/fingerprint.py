@@ -30,6 +30,8 @@ __all__ = [
     "read_record",
     "deploy_names",
     "pkgdata_path",
+    "kernel_release",
+    "rootfs_kernel_files",
     "check_pair",
     "mismatch_message",
 ]
@@ -122,6 +124,49 @@ def deploy_names(imagetype, image_name, link_name=""):
 def pkgdata_path(pkgdata_dir, pn):
     """Where a kernel recipe's fingerprint lives in PKGDATA_DIR."""
     return os.path.join(pkgdata_dir, "kernel-repro", pn + ".buildid")
+
+
+def kernel_release(pkgdata_dir, pn):
+    """``uname -r`` of kernel recipe ``pn`` as its pkgdata says, or None.
+
+    kernel.bbclass writes ``<KERNEL_PACKAGE_NAME>-depmod/<KERNEL_PACKAGE_NAME>-abiversion``
+    into pkgdata (OE-Core's rootfs.py runs depmod once per such directory);
+    which KERNEL_PACKAGE_NAME belongs to ``pn`` is read from the recipe's
+    pkgdata file (``PACKAGES:``), so a second kernel (its own
+    KERNEL_PACKAGE_NAME) is never taken for the preferred one.
+    """
+    try:
+        with open(os.path.join(pkgdata_dir, pn)) as f:
+            packages = next((l.partition(":")[2].split() for l in f if l.startswith("PACKAGES:")), [])
+    except (OSError, UnicodeDecodeError):
+        return None
+    for pkg in packages:
+        try:
+            with open(os.path.join(pkgdata_dir, pkg + "-depmod", pkg + "-abiversion")) as f:
+                release = f.read().strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if release and "/" not in release:
+            return release
+    return None
+
+
+def rootfs_kernel_files(rootfs, imagetype, release):
+    """Kernel files of one kernel in an image rootfs -> [(path in rootfs, real path)].
+
+    /boot/vmlinux-<release> and /boot/<imagetype>-<release>, regular files
+    only (the unversioned links point at them). ``release`` None: every
+    /boot/vmlinux-* and /boot/<imagetype>-* (a kernel without pkgdata
+    release: only right when it is the rootfs's only kernel).
+    """
+    import glob
+    version = glob.escape(release) if release else "*"
+    out = []
+    for pattern in ("/boot/vmlinux-" + version, "/boot/%s-%s" % (glob.escape(imagetype), version)):
+        for path in sorted(glob.glob(rootfs + pattern)):
+            if os.path.isfile(path) and not os.path.islink(path):
+                out.append((path[len(rootfs):], path))
+    return out
 
 
 # ---------------------------------------------------------------- checks
