@@ -159,6 +159,14 @@ def test_task_runs_reads_real_and_setscene_tasks_of_one_recipe():
     assert counts == {"compile": 1, "deploy": 1}
     assert artifacts.task_runs(out, "linux-yocto-rt")[2] == {"compile": 1}
     assert artifacts.task_runs("", "linux-yocto") == (set(), set(), {})
+    # multiconfig: one recipe, two configurations
+    mc = out + "\n" + "\n".join([
+        "NOTE: Running task 30 of 40 (mc:krmc:/l/recipes-kernel/linux/linux-yocto_6.18.bb:do_compile)",
+        "NOTE: Running setscene task 31 of 40 (mc:krmc:/l/recipes-kernel/linux/linux-yocto_6.18.bb:do_deploy_setscene)",
+    ])
+    assert artifacts.task_runs(mc, "linux-yocto")[2] == {"compile": 2, "deploy": 1}
+    assert artifacts.task_runs(mc, "linux-yocto", mc="")[2] == {"compile": 1, "deploy": 1}
+    assert artifacts.task_runs(mc, "linux-yocto", mc="krmc") == ({"compile"}, {"deploy"}, {"compile": 1})
 
 
 def test_sstate_object_names_give_recipe_and_task():

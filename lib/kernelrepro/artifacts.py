@@ -172,8 +172,16 @@ def _is_recipe_file(fn, pn):
     return base == pn + ".bb" or (base.startswith(pn + "_") and base.endswith(".bb"))
 
 
-def task_runs(output, pn):
+def _mc_of(fn):
+    return fn.split(":", 2)[1] if fn.startswith("mc:") and fn.count(":") >= 2 else ""
+
+
+def task_runs(output, pn, mc=None):
     """(real, setscene, counts) for recipe ``pn`` from bitbake's console output.
+
+    ``mc``: None counts the recipe in every multiconfig, "" in the default
+    one only, a name in that multiconfig only (BitBake names its tasks
+    ``mc:<name>:<recipe file>:<task>``).
 
     ``real`` and ``setscene`` are sets of task names without ``do_`` (a
     setscene task under the name of the task it restores); ``counts`` maps a
@@ -181,7 +189,7 @@ def task_runs(output, pn):
     kernel compiles)."""
     real, setscene, counts = set(), set(), {}
     for ss, fn, task in _TASK_LINE.findall(output):
-        if not _is_recipe_file(fn, pn):
+        if not _is_recipe_file(fn, pn) or (mc is not None and _mc_of(fn) != mc):
             continue
         name = task[3:]
         if ss:

@@ -58,7 +58,12 @@ CONFIGS = {
     # BB_HASHSERVE = "auto" server) maps its outhash back to the old unihash
     "group-equiv": 'INHERIT += "kernel-repro"\nKR_T3_NONREPRODUCIBLE = "1"\n'
                    'KR_T3_EQUIV_SALT = "1"\ndo_package[vardeps] += "KR_T3_EQUIV_SALT"\n',
+    # "group" with a second configuration (multiconfig "krmc") that has a
+    # TMPDIR of its own and shares SSTATE_DIR (conf/multiconfig/krmc.conf)
+    "group-mc": 'INHERIT += "kernel-repro"\nKR_T3_NONREPRODUCIBLE = "1"\nBBMULTICONFIG = "krmc"\n',
 }
+#: conf/multiconfig/<name>.conf of the multiconfig scenarios
+MULTICONFIGS = {"krmc": 'TMPDIR = "${TOPDIR}/tmp-krmc"\n'}
 MIRROR_CONF = 'SSTATE_MIRRORS = "file://.* file://${TOPDIR}/sstate-mirror/PATH"\n'
 
 LOG = []          # (what, seconds, compiles) of every bitbake run, for the report
@@ -82,7 +87,24 @@ def _own(path):
     os.chown(path, uid, gid)
 
 
+def write_multiconfigs():
+    """conf/multiconfig/<name>.conf for MULTICONFIGS (BBMULTICONFIG in a scenario conf)."""
+    mcdir = os.path.join(BUILDDIR, "conf", "multiconfig")
+    if not os.path.isdir(mcdir):
+        os.makedirs(mcdir)
+        _own(mcdir)
+    for name, text in MULTICONFIGS.items():
+        path = os.path.join(mcdir, name + ".conf")
+        text = "# written by tests/tier3 (multiconfig %s)\n%s" % (name, text)
+        if not os.path.exists(path) or open(path).read() != text:
+            with open(path, "w") as f:
+                f.write(text)
+            _own(path)
+
+
 def write_conf(name):
+    if "BBMULTICONFIG" in CONFIGS[name]:
+        write_multiconfigs()
     path = os.path.join(BUILDDIR, "conf", "kr-t3-%s.conf" % name)
     text = "# written by tests/tier3 (scenario configuration %s)\n%s%s" % (
         name, CONFIGS[name], MIRROR_CONF)
@@ -170,8 +192,8 @@ def bitbake(args, conf, check=True, what=None):
     return b
 
 
-def paths():
-    tmp = tmpdir()
+def paths(tmp=None):
+    tmp = tmp or tmpdir()
     return {
         "deploy": os.path.join(tmp, "deploy", "images", MACHINE),
         "rpm": os.path.join(tmp, "deploy", "rpm", MACHINE.replace("-", "_")),
@@ -179,31 +201,34 @@ def paths():
     }
 
 
-def output_ids(workdir):
+def output_ids(workdir, tmp=None, pn=PN, kpn="kernel", subdir=""):
     """{where: (build-id, path)} of every copy of the kernel the build left in
     TMPDIR: the deployed bzImage, the deploy fingerprint (with the layer),
     the vmlinux in the kernel-vmlinux and kernel-dbg rpms of the feed (the
-    rpm files unpacked, not PKGD), pkgdata's fingerprint (with the layer)."""
-    p = paths()
-    bz = os.path.realpath(os.path.join(p["deploy"], "bzImage"))
+    rpm files unpacked, not PKGD), pkgdata's fingerprint (with the layer).
+    ``pn``/``kpn``/``subdir``: another kernel recipe (its
+    KERNEL_PACKAGE_NAME and KERNEL_DEPLOYSUBDIR); ``tmp``: another TMPDIR."""
+    p = paths(tmp)
+    deploy = os.path.join(p["deploy"], subdir)
+    bz = os.path.realpath(os.path.join(deploy, "bzImage"))
     ids = {"deployed bzImage": (image.read_build_id(bz), bz)}
-    for label, path in (("deploy record", os.path.join(p["deploy"], "bzImage.buildid")),
-                        ("pkgdata record", fingerprint.pkgdata_path(p["pkgdata"], PN))):
+    for label, path in (("deploy record", os.path.join(deploy, "bzImage.buildid")),
+                        ("pkgdata record", fingerprint.pkgdata_path(p["pkgdata"], pn))):
         rec = fingerprint.read_record(path)
         if rec:
             ids[label] = (rec["build_id"], path)
-    feed = os.path.join(p["rpm"], "kernel-repro", PN + ".buildid")
+    feed = os.path.join(p["rpm"], "kernel-repro", pn + ".buildid")
     rec = fingerprint.read_record(feed)
     if rec:
         ids["rpm feed record"] = (rec["build_id"], feed)
-    rpms = [r for r in os.listdir(p["rpm"]) if re.match(r"kernel-buildid-\d.*\.rpm$", r)]
+    rpms = [r for r in os.listdir(p["rpm"]) if re.match(r"%s-buildid-\d.*\.rpm$" % kpn, r)]
     if rpms:
         dest = tempfile.mkdtemp(dir=workdir)
         files = artifacts.package_files(os.path.join(p["rpm"], rpms[0]), dest)
-        assert len(files) == 1 and files[0].endswith("/usr/share/kernel-repro/%s.buildid" % PN), files
-        ids["kernel-buildid rpm /usr/share/kernel-repro/%s.buildid" % PN] = (
+        assert len(files) == 1 and files[0].endswith("/usr/share/kernel-repro/%s.buildid" % pn), files
+        ids["%s-buildid rpm /usr/share/kernel-repro/%s.buildid" % (kpn, pn)] = (
             fingerprint.read_record(files[0])["build_id"], files[0])
-    for pkg in ("kernel-vmlinux", "kernel-dbg"):
+    for pkg in (kpn + "-vmlinux", kpn + "-dbg"):
         rpms = [r for r in os.listdir(p["rpm"]) if re.match(r"%s-\d.*\.rpm$" % pkg, r)]
         assert len(rpms) == 1, (pkg, rpms)
         dest = tempfile.mkdtemp(dir=workdir)
