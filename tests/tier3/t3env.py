@@ -243,6 +243,13 @@ def build_ids(ids):
     return {k: v[0] for k, v in ids.items()}
 
 
+def one_compile(ids, what):
+    """All copies (``output_ids``) carry one build-id -> that id."""
+    flat = build_ids(ids)
+    assert len(set(flat.values())) == 1, "%s: kernel copies from different compiles: %s" % (what, flat)
+    return next(iter(flat.values()))
+
+
 def object_ids(workdir, tasks=BINARY_TASKS):
     """{task: {member: build-id}} of the kernel's objects in the current SSTATE_DIR."""
     objs = artifacts.sstate_objects(sstate_dir(), PN)

@@ -45,7 +45,7 @@ import re
 import pytest
 
 import t3env
-from t3env import BINARY_TASKS, PN
+from t3env import BINARY_TASKS, PN, one_compile
 
 t3env.skip_unless_available()
 pytestmark = pytest.mark.tier3
@@ -53,27 +53,6 @@ pytestmark = pytest.mark.tier3
 STATE = {}
 EXPECTED_COPIES = {"deployed bzImage", "deploy record", "pkgdata record", "rpm feed record",
                    "kernel-buildid rpm /usr/share/kernel-repro/%s.buildid" % PN}
-
-
-@pytest.fixture(scope="module")
-def work(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("t3"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def summary():
-    yield
-    text = t3env.report()
-    print("\n" + text)
-    with open(os.path.join(t3env.BUILDDIR, "kr-t3-report.txt"), "w") as f:
-        f.write(text + "\n")
-
-
-def one_compile(ids, what):
-    """All copies carry one build-id -> that id."""
-    flat = t3env.build_ids(ids)
-    assert len(set(flat.values())) == 1, "%s: kernel copies from different compiles: %s" % (what, flat)
-    return next(iter(flat.values()))
 
 
 def assert_copies(ids, layer=True):

@@ -36,26 +36,6 @@ ALT, ALT_KPN = "linux-kr-t3-alt", "altkernel"
 MC = "krmc"
 
 
-@pytest.fixture(scope="module")
-def work(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("t3k"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def summary():
-    yield
-    text = t3env.report()
-    print("\n" + text)
-    with open(os.path.join(t3env.BUILDDIR, "kr-t3-report.txt"), "w") as f:
-        f.write(text + "\n")
-
-
-def one_id(ids, what):
-    flat = t3env.build_ids(ids)
-    assert len(set(flat.values())) == 1, "%s: kernel copies from different compiles: %s" % (what, flat)
-    return next(iter(flat.values()))
-
-
 def group_cache(work):
     """Point at the "group" cache; build the group when it is not complete -> its build-id."""
     t3env.point("sstate-mirror", "none")
@@ -89,8 +69,8 @@ def test_k_second_kernel(work):
     assert alt_counts.get("compile") == 1, sorted(alt_real)
     assert "kernel_repro_verify" in alt_real, sorted(alt_real)
     p = t3env.paths()
-    main = one_id(t3env.output_ids(work), "k: " + PN)
-    alt = one_id(t3env.output_ids(work, pn=ALT, kpn=ALT_KPN, subdir=ALT_KPN), "k: " + ALT)
+    main = t3env.one_compile(t3env.output_ids(work), "k: " + PN)
+    alt = t3env.one_compile(t3env.output_ids(work, pn=ALT, kpn=ALT_KPN, subdir=ALT_KPN), "k: " + ALT)
     assert main != alt
     # the preferred kernel's fingerprint at the top, the second one's in its
     # subdirectory, beside its own image: no collision
@@ -136,7 +116,7 @@ def test_m_multiconfig_with_its_own_tmpdir(work):
     assert set(BINARY_TASKS) <= real, sorted(real)
     assert not artifacts.task_runs(b.out, PN, mc="")[0], "the default configuration built something"
     assert "kernel-repro: of those found" in b.out, "no Sstate summary correction line"
-    new = one_id(t3env.output_ids(work, tmp=mctmp), "m: mc:%s" % MC)
+    new = t3env.one_compile(t3env.output_ids(work, tmp=mctmp), "m: mc:%s" % MC)
     assert new != old
     objs = t3env.object_ids(work)
     assert set(objs) == set(BINARY_TASKS), sorted(objs)
@@ -151,4 +131,4 @@ def test_m_multiconfig_with_its_own_tmpdir(work):
     real, setscene, counts = artifacts.task_runs(b.out, PN, mc="")
     assert "compile" not in counts, sorted(real)
     assert set(BINARY_TASKS) - {"package"} <= setscene, sorted(setscene)
-    assert one_id(t3env.output_ids(work), "m: default after mc") == new
+    assert t3env.one_compile(t3env.output_ids(work), "m: default after mc") == new
