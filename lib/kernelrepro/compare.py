@@ -10,19 +10,21 @@ BTF and kallsyms.
 """
 
 import collections
-import hashlib
 import heapq
+import importlib.util
 import os
 import re
 import struct
 import zlib
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.constants import SH_FLAGS
-from elftools.elf.elffile import ELFFile
-
 from . import decompress, image
 from .errors import FormatError
+
+# check and diff need pyelftools: say so at once when it is missing. It is
+# imported only where it is used (diff): its import alone costs check
+# ~60 ms, a quarter of the time of a whole check of a bzImage.
+if importlib.util.find_spec("elftools") is None:
+    raise ImportError("No module named 'elftools'", name="elftools")
 
 MAX_LIST = 20
 
@@ -39,6 +41,11 @@ MAX_SYMBOL_NAME = 4096
 #: deflate expands at most ~1032:1; a compression header claiming more is a lie.
 DEFLATE_MAX_RATIO = 1032
 ELFCOMPRESS_ZLIB = 1
+SHF_ALLOC, SHF_COMPRESSED = 0x2, 0x800
+SHT_NOBITS = 8
+SHN_XINDEX = 0xffff
+#: A section name is read up to its NUL, at most this long (past the string table: 256).
+MAX_SECTION_NAME = 4096
 
 BANNER_RE = re.compile(rb"Linux version [\x20-\x7e]{5,300}")
 DATE_RE = re.compile(rb"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
@@ -64,16 +71,21 @@ def check(image_path, debug_path, limit=decompress.DEFAULT_LIMIT):
     what OE-Core packages in kernel-dbg) cannot be compared: it is skipped
     and named in ``sections["skipped"]``, not counted as different.
     Sections that are SHT_NOBITS on both sides (.bss) are compared by size.
+
+    Each input is opened and decoded once (image.open_payload): the
+    build-id look-up and the section comparison read the same decoded bytes,
+    and sections are compared byte for byte where they lie, without a copy
+    of the payload.
     """
-    img = image.describe(image_path, limit)
-    dbg = image.describe(debug_path, limit)
-    result = {"image": img, "debug": dbg,
-              "build_id_match": img["build_id"] == dbg["build_id"]}
-    sections = None
-    if img["kind"] == "elf" and dbg["kind"] == "elf":
-        with image.payload_file(image_path, limit) as (_k, _l, ipath), \
-                image.payload_file(debug_path, limit) as (_k2, _l2, dpath):
-            sections = _compare_alloc_sections(ipath, dpath, limit)
+    with image.open_payload(image_path, limit) as (ik, iblob, ilayers):
+        img = _described(image_path, ik, iblob, ilayers)
+        with image.open_payload(debug_path, limit) as (dk, dblob, dlayers):
+            dbg = _described(debug_path, dk, dblob, dlayers)
+            sections = None
+            if ik == "elf" and dk == "elf":
+                sections = _compare_alloc_sections(_Source(iblob, image_path),
+                                                   _Source(dblob, debug_path), limit)
+    result = {"image": img, "debug": dbg, "build_id_match": img["build_id"] == dbg["build_id"]}
     result["sections"] = sections
     result["match"] = result["build_id_match"] and not (sections and sections["differ"])
     if result["match"]:
@@ -91,7 +103,211 @@ def check(image_path, debug_path, limit=decompress.DEFAULT_LIMIT):
     return result
 
 
+def _described(path, kind, blob, layers):
+    """What image.describe() says of ``path``, from the blob already opened."""
+    return {"file": path, "kind": kind, "layers": [str(x) for x in layers],
+            "build_id": image.build_id_of(kind, blob, path)}
+
+
+class _Source:
+    """A resolved payload (image.open_payload) as a file for the section readers:
+    seek/read, its size, and ``iter_range`` that hands over the decoded chunks
+    as they are. The payload is decoded to its end (bounded, verified) first."""
+
+    def __init__(self, blob, name):
+        self.blob, self.pos = blob, 0
+        with image._naming(name):
+            self.size = blob.size()
+
+    def seek(self, off, whence=0):
+        self.pos = off if whence == 0 else (self.pos + off if whence == 1 else self.size + off)
+        return self.pos
+
+    def tell(self):
+        return self.pos
+
+    def read(self, n=-1):
+        if n is None or n < 0:
+            n = max(0, self.size - self.pos)
+        b = self.blob.read_at(self.pos, n)
+        self.pos += len(b)
+        return b
+
+    def iter_range(self, off, size):
+        if isinstance(self.blob, image.StreamBlob):
+            return self.blob.iter_range(off, size)
+        return self._read_range(off, size)
+
+    def _read_range(self, off, size):
+        while size > 0:
+            b = self.blob.read_at(off, min(CHUNK, size))
+            if not b:
+                return
+            yield b
+            off += len(b)
+            size -= len(b)
+
+
+class _Section(dict):
+    """One section header: sh_* fields and ``name``, as pyelftools gives them."""
+
+    __slots__ = ("name",)
+
+
+class _Elf:
+    """The section table of an ELF payload, for check.
+
+    What check reads of pyelftools' ELFFile -- ``elfclass``,
+    ``little_endian``, ``iter_sections()`` -- read here with image's bounded
+    table reader (its extent checked against the payload's size first, then
+    read 64 KiB at a time) and no pyelftools. As pyelftools: e_shnum 0 takes
+    the count from section 0's sh_size, e_shstrndx SHN_XINDEX from its
+    sh_link; names are read up to their NUL, UTF-8 with replacement, '' when
+    none ends before the end of the data.
+    """
+
+    def __init__(self, src):
+        h = image.elf_header(src.blob.read_at(0, 64))
+        self.src, self.h = src, h
+        self.elfclass = 64 if h["class"] == 2 else 32
+        self.little_endian = h["endian"] == "<"
+        is64 = h["class"] == 2
+        self._std = 64 if is64 else 40
+        self._fmt = h["endian"] + ("IIQQQQIIQQ" if is64 else "IIIIIIIIII")
+
+    def _table(self, h):
+        return image._header_table(self.src.blob, h, "sh", "section header", self._std, self._fmt)
+
+    def _entry(self, h, i):
+        for ent in self._table(dict(h, shoff=h["shoff"] + i * h["shentsize"], shnum=1)):
+            return ent
+        raise FormatError("corrupt ELF: no section header %d" % i)
+
+    def iter_sections(self):
+        h = self.h
+        if not h["shoff"]:
+            return
+        num, strndx = h["shnum"], h["shstrndx"]
+        if num == 0 or strndx == SHN_XINDEX:
+            first = self._entry(h, 0)
+            num = first[5] if num == 0 else num
+            strndx = first[6] if strndx == SHN_XINDEX else strndx
+        if not num:
+            return
+        h = dict(h, shnum=num)
+        if strndx >= num:
+            raise FormatError("corrupt ELF: the section name table is section %d of %d"
+                              % (strndx, num))
+        names = self._names(self._entry(h, strndx))
+        for ent in self._table(h):
+            s = _Section(zip(("sh_name", "sh_type", "sh_flags", "sh_addr", "sh_offset",
+                              "sh_size", "sh_link", "sh_info", "sh_addralign", "sh_entsize"),
+                             ent))
+            if s["sh_type"] == SHT_NOBITS:
+                s["sh_type"] = "SHT_NOBITS"
+            s.name = names(s["sh_name"])
+            yield s
+
+    def _names(self, strtab):
+        """name_of(offset) for the section name string table ``strtab`` (a header tuple)."""
+        base, size = strtab[4], strtab[5]
+        read_at = self.src.blob.read_at
+        table = read_at(base, min(size, 16 << 20) + MAX_SECTION_NAME)
+        cache = {}
+
+        def name_of(off):
+            n = cache.get(off)
+            if n is None:
+                if off < len(table):
+                    raw, cap = table[off:off + MAX_SECTION_NAME], MAX_SECTION_NAME
+                else:
+                    raw, cap = read_at(base + off, 256), 256
+                end = raw.find(b"\0")
+                if end < 0 and len(raw) < cap:
+                    raw = b""           # no NUL before the end of the data
+                n = cache[off] = raw[:end].decode("utf-8", "replace") if end >= 0 else \
+                    raw.decode("utf-8", "replace")
+            return n
+        return name_of
+
+
+def _same_bytes(ia, ib):
+    """Do two iterators of byte pieces give the same bytes?
+
+    Pieces are compared as they come (bytes.__eq__, a memcmp), cut only where
+    their edges do not line up. After a difference both are read to their
+    end, as a whole-section digest read them: their errors (a compressed
+    section that inflates to more than it claims ...) are raised all the
+    same; A's first, as when A was read whole before B.
+    """
+    ia, ib = iter(ia), _Tagged(ib)
+    a = b = b""
+    same = True
+    try:
+        while True:
+            if not a:
+                a = next(ia, None)
+                if a is None:
+                    break
+                continue
+            if not b:
+                b = next(ib, None)
+                if b is None:
+                    break
+                continue
+            if len(a) == len(b):
+                if a != b:
+                    same = False
+                    break
+                a = b = b""
+            else:
+                n = min(len(a), len(b))
+                if a[:n] != b[:n]:
+                    same = False
+                    break
+                a, b = a[n:], b[n:]
+        if same and (a or b or next(ia, None) is not None or next(ib, None) is not None):
+            same = False
+        if not same:
+            for _x in ia:
+                pass
+            for _x in ib:
+                pass
+    except Exception:
+        if ib.failed:           # B went wrong first: A is read through, A's error wins
+            for _x in ia:
+                pass
+        raise
+    return same
+
+
+class _Tagged:
+    """An iterator that remembers whether it raised."""
+
+    def __init__(self, it):
+        self.it, self.failed = iter(it), False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return next(self.it)
+        except StopIteration:
+            raise
+        except BaseException:
+            self.failed = True
+            raise
+
+
+def _sha256(data=b""):
+    import hashlib  # here: only diff hashes; check compares bytes (start-up: ~3 ms)
+    return hashlib.sha256(data)
+
+
 def _open_elf(path):
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
     f = open(path, "rb")
     try:
         return f, ELFFile(f)
@@ -104,6 +320,8 @@ class _Skip(Exception):
 
 
 def _file_size(f):
+    if isinstance(f, _Source):
+        return f.size
     return os.fstat(f.fileno()).st_size
 
 
@@ -116,6 +334,14 @@ def _section_range(s, fsize):
 
 
 def _iter_range(f, off, size):
+    if isinstance(f, _Source):
+        left = size
+        for b in f.iter_range(off, size):
+            left -= len(b)
+            yield b
+        if left:
+            raise FormatError("file truncated while reading 0x%x bytes at 0x%x" % (size, off))
+        return
     f.seek(off)
     left = size
     while left:
@@ -141,7 +367,7 @@ def _chdr(elf, f, s, off, size):
 
 def _section_size(elf, f, s, fsize):
     """The logical size: the compression header's claim for a compressed section."""
-    if s["sh_type"] == "SHT_NOBITS" or not s["sh_flags"] & SH_FLAGS.SHF_COMPRESSED:
+    if s["sh_type"] == "SHT_NOBITS" or not s["sh_flags"] & SHF_COMPRESSED:
         return s["sh_size"]
     off, size = _section_range(s, fsize)
     return _chdr(elf, f, s, off, size)[1]
@@ -156,7 +382,7 @@ def _iter_section(elf, f, s, fsize, limit):
     Other compression types raise _Skip.
     """
     off, size = _section_range(s, fsize)
-    if not s["sh_flags"] & SH_FLAGS.SHF_COMPRESSED:
+    if not s["sh_flags"] & SHF_COMPRESSED:
         yield from _iter_range(f, off, size)
         return
     ch_type, ch_size, hs = _chdr(elf, f, s, off, size)
@@ -202,7 +428,7 @@ def _iter_section(elf, f, s, fsize, limit):
 def _digest(elf, f, s, fsize, limit):
     if s["sh_type"] == "SHT_NOBITS":
         return "nobits"
-    h = hashlib.sha256()
+    h = _sha256()
     for b in _iter_section(elf, f, s, fsize, limit):
         h.update(b)
     return h.hexdigest()
@@ -238,7 +464,7 @@ class _ReadBudget:
         if s["sh_type"] == "SHT_NOBITS":
             return
         self.stored -= s["sh_size"]
-        if s["sh_flags"] & SH_FLAGS.SHF_COMPRESSED:
+        if s["sh_flags"] & SHF_COMPRESSED:
             claim = _section_size(elf, f, s, fsize)
             if claim <= self.limit:     # a claim past it is refused by its own name
                 self.inflated -= claim
@@ -248,7 +474,7 @@ class _ReadBudget:
 
 
 def _digest_stored(f, s, fsize):
-    h = hashlib.sha256()
+    h = _sha256()
     for b in _iter_range(f, *_section_range(s, fsize)):
         h.update(b)
     return h.hexdigest()
@@ -257,26 +483,27 @@ def _digest_stored(f, s, fsize):
 def _alloc_sections(elf):
     out = collections.OrderedDict()
     for s in elf.iter_sections():
-        if s.name and s["sh_flags"] & SH_FLAGS.SHF_ALLOC:
+        if s.name and s["sh_flags"] & SHF_ALLOC:
             out[s.name] = s
     return out
 
 
-def _compare_alloc_sections(image_elf, debug_elf, limit=decompress.DEFAULT_LIMIT):
-    """Compare the allocated sections two ELF files share.
+def _compare_alloc_sections(image_src, debug_src, limit=decompress.DEFAULT_LIMIT):
+    """Compare the allocated sections two ELF payloads (_Source) share.
 
     Only sections with bytes on both sides (or SHT_NOBITS on both, compared
-    by size) are compared and hashed; one with bytes on one side only is
+    by size) are compared; one with bytes on one side only is
     skipped: ``skipped`` names them all, ``skipped_no_bytes_in_image`` the
     (unusual) ones that are SHT_NOBITS in the image rather than the debug file.
-    Sections are hashed CHUNK at a time; an SHF_COMPRESSED one is inflated
-    CHUNK at a time within its claimed size (refused when the claim passes
-    --max-size or what its bytes can hold); one compressed other than with
-    zlib is named in ``skipped_compressed`` ("NAME (compressed)").
+    Sections are compared piece by piece as they lie in the payloads; an
+    SHF_COMPRESSED one is inflated CHUNK at a time within its claimed size
+    (refused when the claim passes --max-size or what its bytes can hold);
+    one compressed other than with zlib is named in ``skipped_compressed``
+    ("NAME (compressed)").
     """
-    fa, ea = _open_elf(image_elf)
-    fb, eb = _open_elf(debug_elf)
+    fa, fb = image_src, debug_src
     try:
+        ea, eb = _Elf(fa), _Elf(fb)
         za, zb = _file_size(fa), _file_size(fb)
         sa, sb = _alloc_sections(ea), _alloc_sections(eb)
         ba, bb = _ReadBudget(za, limit), _ReadBudget(zb, limit)
@@ -295,19 +522,16 @@ def _compare_alloc_sections(image_elf, debug_elf, limit=decompress.DEFAULT_LIMIT
             bb.take(eb, fb, b, zb)
             size_a, size_b = _section_size(ea, fa, a, za), _section_size(eb, fb, b, zb)
             try:
-                same = size_a == size_b and (a_nobits or _digest(ea, fa, a, za, limit)
-                                             == _digest(eb, fb, b, zb, limit))
+                same = size_a == size_b and (a_nobits or _same_bytes(
+                    _iter_section(ea, fa, a, za, limit), _iter_section(eb, fb, b, zb, limit)))
             except _Skip:
                 skipped_comp.append("%s (compressed)" % name)
                 continue
             compared += 1
             if not same:
                 differ.append(name)
-    except (ELFError, struct.error, ValueError) as e:
+    except (struct.error, ValueError) as e:
         raise FormatError("corrupt ELF: %s" % e)
-    finally:
-        fa.close()
-        fb.close()
     return {"compared": compared, "differ": differ, "skipped": skipped,
             "skipped_no_bytes_in_image": skipped_image, "skipped_compressed": skipped_comp}
 
@@ -387,6 +611,7 @@ def _diff_raw(pa, pb, rep):
 
 
 def _diff_elf(pa, pb, rep, limit=decompress.DEFAULT_LIMIT):
+    from elftools.common.exceptions import ELFError
     fa, ea = _open_elf(pa)
     fb, eb = _open_elf(pb)
     try:
@@ -642,7 +867,7 @@ def parse_btf(data):
         n += 1
         pos += 12 + fixed + per * vlen
     return {"types": n, "type_len": type_len, "str_len": str_len, "kinds": dict(kinds),
-            "strings_sorted_digest": hashlib.sha256(b"\0".join(sorted(strs.split(b"\0")))).hexdigest()}
+            "strings_sorted_digest": _sha256(b"\0".join(sorted(strs.split(b"\0")))).hexdigest()}
 
 
 def _section_bytes(elf, f, s, limit):
@@ -683,7 +908,7 @@ def _sym_value(elf, f, sym, size=4):
     if not 0 < shndx < min(elf.num_sections(), 0xff00):
         return None
     sec = elf.get_section(shndx)
-    if sec["sh_type"] == "SHT_NOBITS" or sec["sh_flags"] & SH_FLAGS.SHF_COMPRESSED:
+    if sec["sh_type"] == "SHT_NOBITS" or sec["sh_flags"] & SHF_COMPRESSED:
         return None
     off = value - sec["sh_addr"]
     if off < 0 or off + size > sec["sh_size"]:

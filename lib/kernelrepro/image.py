@@ -18,6 +18,7 @@ Supported layers (they nest; at most MAX_DEPTH deep):
 * the raw contents of /sys/kernel/notes (a sequence of ELF notes).
 """
 
+import bisect
 import contextlib
 import os
 import stat
@@ -84,23 +85,117 @@ LOOKUP_KEEP = 64 << 20
 LOOKUP_TAIL = 4 << 20
 
 
+#: The temporary file that holds a payload past what is kept in memory, for check.
+PAYLOAD_PREFIX = "kernel-repro-payload-"
+
+
+class _Spool:
+    """Bytes appended in order, then read at random.
+
+    The first SPOOL_MEM bytes stay in memory as the decoder's own chunks:
+    nothing is copied on the way in, and a read of one whole chunk returns
+    that chunk itself. The rest goes to a temporary file: a named one
+    (``prefix`` + random, in TMPDIR) when ``prefix`` is given, else an
+    unnamed one. ``close()`` removes it.
+    """
+
+    def __init__(self, prefix=None):
+        self.chunks, self.starts = [], []
+        self.mem = 0            # bytes [0, mem) are in chunks, [mem, size) in the file
+        self.size = 0
+        self.file = None
+        self.prefix = prefix
+
+    def append(self, b):
+        if not b:
+            return
+        if self.file is None and self.mem + len(b) <= SPOOL_MEM:
+            self.chunks.append(b)
+            self.starts.append(self.mem)
+            self.mem += len(b)
+        else:
+            if self.file is None:
+                self.file = (tempfile.NamedTemporaryFile(prefix=self.prefix) if self.prefix
+                             else tempfile.TemporaryFile())
+            self.file.seek(self.size - self.mem)
+            self.file.write(b)
+        self.size += len(b)
+
+    def iter_range(self, off, n, chunk=decompress.CHUNK):
+        """Bytes [off, off + n) (clipped to what is held) as pieces: a whole chunk as it
+        is, part of one as a copy of that part, from the file ``chunk`` at a time."""
+        end = min(off + n, self.size)
+        if off < 0:
+            return
+        if off < self.mem:
+            i = bisect.bisect_right(self.starts, off) - 1
+            stop = min(end, self.mem)
+            while off < stop:
+                c, s = self.chunks[i], self.starts[i]
+                lo, hi = off - s, min(len(c), stop - s)
+                yield c if lo == 0 and hi == len(c) else c[lo:hi]
+                off = s + hi
+                i += 1
+        while off < end:
+            self.file.seek(off - self.mem)
+            b = self.file.read(min(chunk, end - off))
+            if not b:
+                return
+            yield b
+            off += len(b)
+
+    def read(self, off, n):
+        parts = list(self.iter_range(off, n))
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def copy_to(self, out, chunk=decompress.CHUNK):
+        for b in self.iter_range(0, self.size, chunk):
+            out.write(b)
+
+    def close(self):
+        self.chunks, self.starts = [], []
+        if self.file is not None:
+            self.file.close()
+
+
+#: A spool keeps this much in memory (see _Spool).
+SPOOL_MEM = 64 << 20
+
+
+class _Spools:
+    """How the StreamBlobs of one input keep their bytes, and closing them all."""
+
+    def __init__(self, prefix=None):
+        self.prefix = prefix
+        self.spools = []
+
+    def new(self):
+        s = _Spool(self.prefix)
+        self.spools.append(s)
+        return s
+
+    def close(self):
+        for s in self.spools:
+            s.close()
+
+
 class StreamBlob:
     """A decompressed stream, buffered as far as it has been read.
 
-    ``keep=None``: everything read is kept (spooled to a temporary file past
-    64 MiB), for extraction. ``keep=N`` (look-up mode, for a build-id): only
+    ``keep=None``: everything read is kept (in memory, in a temporary file
+    past 64 MiB; see _Spool), for extraction. ``keep=N`` (look-up mode, for a build-id): only
     the first N bytes and the last LOOKUP_TAIL are kept, so a header that
     sends the reader far into a stream (a note or table claimed near the
     --max-size cap) costs decompression time, neither memory nor disk; a
     read of dropped bytes raises _Rewind and the caller starts again in
-    full mode.
+    full mode. ``spools``: a _Spools that names and closes the spool.
     """
 
-    def __init__(self, chunks, cap=None, keep=None):
+    def __init__(self, chunks, cap=None, keep=None, spools=None):
         self.chunks = iter(chunks)
         self.cap = cap          # at most this many bytes (the --max-size budget)
         self.keep = keep
-        self.buf = tempfile.SpooledTemporaryFile(max_size=64 << 20)
+        self.buf = spools.new() if spools is not None else _Spool()
         self.have = 0
         self.done = False
         self.consumed = False
@@ -117,8 +212,7 @@ class StreamBlob:
                 self.done = True
                 break
             if self.keep is None or self.have + len(c) <= self.keep:
-                self.buf.seek(self.have)
-                self.buf.write(c)
+                self.buf.append(c)
                 self.kept = self.have + len(c)
             else:
                 self.tail.append((self.have, c))
@@ -133,13 +227,20 @@ class StreamBlob:
             return b""
         size = min(size, self.have - offset)
         if offset + size <= self.kept:
-            self.buf.seek(offset)
-            return self.buf.read(size)
+            return self.buf.read(offset, size)
         if not self.tail or offset < self.tail[0][0] or (offset < self.kept):
             raise _Rewind()
         start = self.tail[0][0]
         data = b"".join(c for _o, c in self.tail)
         return data[offset - start:offset - start + size]
+
+    def iter_range(self, offset, size, chunk=decompress.CHUNK):
+        """Bytes [offset, offset + size) in pieces, without copying whole chunks
+        (the stream is decoded that far first; see _Spool.iter_range)."""
+        self._fill(offset + size)
+        if offset + min(size, self.have - offset) > self.kept:
+            raise _Rewind()
+        return self.buf.iter_range(offset, size, chunk)
 
     def size(self):
         self._fill(float("inf"))
@@ -148,12 +249,7 @@ class StreamBlob:
     def copy_to(self, out, chunk=decompress.CHUNK):
         if self.kept < self.have:
             raise _Rewind()
-        pos = 0
-        while pos < self.have:
-            self.buf.seek(pos)
-            b = self.buf.read(min(chunk, self.have - pos))
-            out.write(b)
-            pos += len(b)
+        self.buf.copy_to(out, chunk)
         for c in self.chunks:
             out.write(c)
         self.done = True
@@ -301,11 +397,12 @@ class Layer:
         return "%s (%s)" % (self.kind, self.detail) if self.detail else self.kind
 
 
-def resolve(blob, limit=decompress.DEFAULT_LIMIT, name="input", keep=None):
+def resolve(blob, limit=decompress.DEFAULT_LIMIT, name="input", keep=None, spools=None):
     """Peel container layers off ``blob``.
 
     Returns ``(kind, blob, layers)`` where kind is 'elf', 'image' (raw
     arm64/riscv Image) or 'notes', and layers describes the path taken.
+    ``keep``, ``spools``: how decompressed layers are kept (see StreamBlob).
     """
     layers = []
     # one cap for all layers: nesting compressors must not multiply it
@@ -325,14 +422,15 @@ def resolve(blob, limit=decompress.DEFAULT_LIMIT, name="input", keep=None):
             if method not in decompress._METHODS:
                 raise FormatError("%s: EFI zboot image with unknown compression %r" % (name, method))
             layers.append(Layer("EFI zboot", "%s payload at 0x%x, %d bytes" % (method, off, size)))
-            blob = StreamBlob(decompress.stream(_reader(blob, off, size), method, budget), budget.limit, keep)
+            blob = StreamBlob(decompress.stream(_reader(blob, off, size), method, budget),
+                              budget.limit, keep, spools)
             continue
         if _is_arm64_image(head) or _is_riscv_image(head):
             layers.append(Layer("arm64 Image" if _is_arm64_image(head) else "riscv Image",
                                 "raw, EFI stub" if head[:2] == b"MZ" else "raw"))
             return "image", blob, layers
         if _is_bzimage(head):
-            blob = _bzimage_payload(blob, head, layers, budget, name, keep)
+            blob = _bzimage_payload(blob, head, layers, budget, name, keep, spools)
             continue
         secs = _pe_sections(blob, head)
         if secs is not None:
@@ -347,7 +445,8 @@ def resolve(blob, limit=decompress.DEFAULT_LIMIT, name="input", keep=None):
         method = decompress.detect(head)
         if method:
             layers.append(Layer(method))
-            blob = StreamBlob(decompress.stream(_reader(blob, 0), method, budget), budget.limit, keep)
+            blob = StreamBlob(decompress.stream(_reader(blob, 0), method, budget), budget.limit,
+                              keep, spools)
             continue
         if _looks_like_notes(blob.read_at(0, 1 << 16)):
             layers.append(Layer("ELF notes", "as in /sys/kernel/notes"))
@@ -367,7 +466,7 @@ class _SubBlob(_WindowBlob):
         return self.blob.read_at(self.off + offset, min(size, self.length - offset))
 
 
-def _bzimage_payload(blob, head, layers, limit, name, keep=None):
+def _bzimage_payload(blob, head, layers, limit, name, keep=None, spools=None):
     version = _u16(head, 0x206)
     if version < 0x208:
         raise FormatError("%s: bzImage boot protocol %d.%02d is older than 2.08 and "
@@ -393,7 +492,7 @@ def _bzimage_payload(blob, head, layers, limit, name, keep=None):
     layers.append(Layer("bzImage" + pe, "protocol %d.%02d, %s payload at 0x%x, %d bytes"
                         % (version >> 8, version & 0xff, method, start, payload_len)))
     return StreamBlob(decompress.stream(_reader(blob, start, payload_len), method, limit),
-                      limit.limit, keep)
+                      limit.limit, keep, spools)
 
 
 # --------------------------------------------------------------------------
@@ -710,14 +809,15 @@ def scan_build_id(blob, chunk=decompress.CHUNK):
 # Public entry points
 
 @contextlib.contextmanager
-def open_image(path, limit=decompress.DEFAULT_LIMIT, keep=None):
+def open_image(path, limit=decompress.DEFAULT_LIMIT, keep=None, spools=None):
     """Open ``path`` and resolve it: yields (kind, blob, layers).
 
-    ``keep``: look-up mode for decompressed streams (see StreamBlob).
+    ``keep``: look-up mode for decompressed streams (see StreamBlob);
+    ``spools``: where they keep their bytes (see open_payload).
     """
     f = _open_input(path)
     with f:
-        yield resolve(FileBlob(f), limit, name=path, keep=keep)
+        yield resolve(FileBlob(f), limit, name=path, keep=keep, spools=spools)
 
 
 def _look_up(path, limit, fn):
@@ -979,6 +1079,25 @@ def extract(path, out, force=False, limit=decompress.DEFAULT_LIMIT, stdout=None)
                 os.unlink(tmp)
             raise
     return kind, layers, size
+
+
+@contextlib.contextmanager
+def open_payload(path, limit=decompress.DEFAULT_LIMIT):
+    """Open and resolve ``path`` for one pass that needs the whole payload: yields
+    (kind, blob, layers).
+
+    A compressed payload is decoded once, as far as it is read: the build-id
+    look-up and then a read of every section (check) share the decoded
+    bytes, kept as the decoder's chunks in memory up to 64 MiB and past that
+    in a temporary file ``kernel-repro-payload-*`` in TMPDIR, removed on
+    the way out (error and signal included).
+    """
+    spools = _Spools(PAYLOAD_PREFIX)
+    try:
+        with open_image(path, limit, spools=spools) as opened:
+            yield opened
+    finally:
+        spools.close()
 
 
 @contextlib.contextmanager
