@@ -11,4 +11,7 @@ require linux-kr-t3.bb
 SUMMARY = "kernel-repro tier 3: a second kernel recipe (KERNEL_PACKAGE_NAME altkernel)"
 
 KERNEL_PACKAGE_NAME = "altkernel"
+# kernel.bbclass PROVIDES virtual/kernel; base.bbclass skips every provider
+# of a virtual/ other than the preferred one, so a second kernel drops it
+PROVIDES:remove = "virtual/kernel"
 KERNEL_LOCALVERSION = "-alt"
