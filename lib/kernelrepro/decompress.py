@@ -20,7 +20,6 @@ Formats: gzip, bzip2, xz, lzma (legacy .lzma), zstd, lz4 (frame) and the
 legacy lz4 format the kernel's ``lz4 -l`` produces, lzo (lzop).
 """
 
-import bz2
 import lzma
 import os
 import struct
@@ -213,6 +212,7 @@ def _gzip(f, bound):
 
 
 def _bz2(f, bound):
+    import bz2  # here: only bzip2 data needs it (start-up time)
     return _members(f, "bzip2", bound, bz2.BZ2Decompressor, b"BZh")
 
 

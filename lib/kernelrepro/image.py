@@ -23,7 +23,6 @@ import contextlib
 import os
 import stat
 import struct
-import tempfile
 
 from . import decompress
 from .errors import FormatError, KernelReproError, NoBuildIdError
@@ -115,6 +114,7 @@ class _Spool:
             self.mem += len(b)
         else:
             if self.file is None:
+                import tempfile  # here: most inputs never need it (start-up time)
                 self.file = (tempfile.NamedTemporaryFile(prefix=self.prefix) if self.prefix
                              else tempfile.TemporaryFile())
             self.file.seek(self.size - self.mem)
@@ -1057,6 +1057,7 @@ def extract(path, out, force=False, limit=decompress.DEFAULT_LIMIT, stdout=None)
     with open_image(path, limit) as (kind, blob, layers):
         if kind == "notes":
             raise KernelReproError("%s: holds only ELF notes, no kernel to extract" % path)
+        import tempfile
         try:
             fd, tmp = tempfile.mkstemp(prefix=".kernel-repro-", dir=out_dir)
         except OSError as e:
@@ -1111,7 +1112,8 @@ def payload_file(path, limit=decompress.DEFAULT_LIMIT):
         if isinstance(blob, FileBlob) and blob.base == 0:
             yield kind, layers, path
             return
-        with tempfile.NamedTemporaryFile(prefix="kernel-repro-payload-") as t:
+        import tempfile
+        with tempfile.NamedTemporaryFile(prefix=PAYLOAD_PREFIX) as t:
             _copy_counted(blob, t, "temporary copy of the payload of %s in %s (set TMPDIR "
                           "to a directory with room)" % (path, os.path.dirname(t.name)), path)
             yield kind, layers, t.name
