@@ -43,6 +43,8 @@ def group_cache(work):
     objs = t3env.object_ids(work)
     ids = {b for members in objs.values() for b in members.values()}
     if set(objs) != set(BINARY_TASKS) or len(ids) != 1:
+        # stamps in TMPDIR may say "done": clean so the tasks run and make objects
+        t3env.bitbake("-c clean %s" % PN, "group", what="k/m: -c clean")
         t3env.bitbake(PN, "group", what="k/m: populate the group cache")
         objs = t3env.object_ids(work)
         ids = {b for members in objs.values() for b in members.values()}
