@@ -29,10 +29,10 @@ import hashlib
 import json
 import os
 import re
-import subprocess
-import time
 
 import pytest
+
+import t2env
 
 pytestmark = pytest.mark.tier2
 
@@ -66,14 +66,11 @@ OUTPUTS = {}
 
 def bb(cmd, check=True):
     """Run a shell command inside BUILDDIR's build environment as the build user."""
-    script = 'cd %s/src && . ./oe-init-build-env %s >/dev/null && %s' % (ENV, BUILDDIR, cmd)
-    t0 = time.monotonic()
-    r = subprocess.run([os.path.join(ENV, "run"), script], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True)
-    TIMINGS.setdefault(cmd.split(" 2>")[0][:60], []).append(round(time.monotonic() - t0, 1))
-    if check and r.returncode != 0:
-        pytest.fail("%s failed (%d):\n%s" % (cmd, r.returncode, r.stdout[-4000:]))
-    return r.stdout
+    rc, out, secs = t2env.run(cmd, builddir=BUILDDIR)
+    TIMINGS.setdefault(cmd.split(" 2>")[0][:60], []).append(round(secs, 1))
+    if check and rc != 0:
+        pytest.fail("%s failed (%d):\n%s" % (cmd, rc, out[-4000:]))
+    return out
 
 
 def _owner():
