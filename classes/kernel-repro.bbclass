@@ -54,6 +54,14 @@ python kernel_repro_task_prefunc() {
 # Exactly kernelrepro.bbadapter.TASK_VARDEPS (tests/test_bbadapter.py checks).
 kernel_repro_task_prefunc[vardeps] = "KERNEL_REPRO_PAHOLE_MODE KERNEL_REPRO_DEBUG_PREFIX KERNEL_REPRO_WRAPPER_SHA256 KERNEL_REPRO_LIB_SHA256 KERNEL_DEBUG_TIMESTAMPS KBUILD_BUILD_USER KBUILD_BUILD_HOST KBUILD_BUILD_VERSION REPRODUCIBLE_TIMESTAMP_ROOTFS KCFLAGS KAFLAGS"
 
+# After make: absolute build paths that kbuild writes into generated sources
+# (which the -src package ships) mapped like the compiler's prefix maps.
+python kernel_repro_task_postfunc() {
+    import kernelrepro.bbadapter
+    kernelrepro.bbadapter.task_postfunc(d)
+}
+kernel_repro_task_postfunc[vardeps] = "KERNEL_REPRO_LIB_SHA256"
+
 python __anonymous() {
     import kernelrepro.bbadapter
     kernelrepro.bbadapter.setup_recipe(d)

@@ -94,9 +94,9 @@ def test_class_is_thin_and_defaults_documented():
         text = f.read()
     assert text.startswith("# Copyright (C) 2026 meta-kernel-repro contributors\n"
                            "# SPDX-License-Identifier: MIT\n")
-    # python in the class is two one-line calls into the adapter
+    # python in the class is one-line calls into the adapter (prefunc, postfunc, setup)
     bodies = re.findall(r"^python [^\n]*\{\n(.*?)^\}", text, re.M | re.S)
-    assert len(bodies) == 2
+    assert len(bodies) == 3
     for body in bodies:
         code = [l.strip() for l in body.splitlines() if l.strip()]
         assert code[0] == "import kernelrepro.bbadapter" and len(code) == 2
@@ -128,9 +128,12 @@ def test_setup_recipe_wires_kernel_tasks():
     for t in ("do_compile_kernelmodules", "do_bundle_initramfs"):
         assert d.getVarFlag(t, "prefuncs").split() == [bbadapter.PREFUNC]
     assert d.getVarFlag("do_configure", "prefuncs") is None
+    for t in ("do_compile", "do_compile_kernelmodules", "do_bundle_initramfs"):
+        assert d.getVarFlag(t, "postfuncs").split() == [bbadapter.POSTFUNC]
     # idempotent
     bbadapter.setup_recipe(d)
     assert d.getVarFlag("do_compile", "prefuncs").split().count(bbadapter.PREFUNC) == 1
+    assert d.getVarFlag("do_compile", "postfuncs").split().count(bbadapter.POSTFUNC) == 1
     assert d.getVar("ERROR_QA").split().count("kernel-repro-randstruct") == 1
     assert re.fullmatch(r"[0-9a-f]{64}", d.getVar("KERNEL_REPRO_WRAPPER_SHA256"))
     assert d.getVar("KERNEL_REPRO_WRAPPER_SHA256") == bbadapter.wrapper_sha256()

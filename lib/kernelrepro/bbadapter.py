@@ -48,8 +48,9 @@ import shutil
 from . import kconfigqa
 from . import reproenv
 
-#: The python function the class adds to each task's prefuncs.
+#: The python functions the class adds to each task's prefuncs / postfuncs.
 PREFUNC = "kernel_repro_task_prefunc"
+POSTFUNC = "kernel_repro_task_postfunc"
 
 #: Variables task_prefunc() reads that must be part of the task signature.
 #: classes/kernel-repro.bbclass lists exactly these in
@@ -138,6 +139,8 @@ def setup_recipe(d):
     for task in _words(d, "KERNEL_REPRO_TASKS"):
         if PREFUNC not in (d.getVarFlag(task, "prefuncs") or "").split():
             d.appendVarFlag(task, "prefuncs", " " + PREFUNC)
+        if POSTFUNC not in (d.getVarFlag(task, "postfuncs") or "").split():
+            d.appendVarFlag(task, "postfuncs", " " + POSTFUNC)
     listed = set(_words(d, "ERROR_QA")) | set(_words(d, "WARN_QA"))
     for severity_var, qa_var in (("KERNEL_REPRO_ERROR_QA", "ERROR_QA"),
                                  ("KERNEL_REPRO_WARN_QA", "WARN_QA")):
@@ -212,6 +215,18 @@ def task_variables(d, pahole=None, pahole_version=None):
             variables["KERNEL_REPRO_PAHOLE"] = pahole
             variables["KERNEL_REPRO_PAHOLE_MODE"] = forced
     return variables
+
+
+def task_postfunc(d):
+    """Task time, after make: generated sources that carry absolute build
+    paths (reproenv.GENERATED_WITH_PATHS) get them mapped the way this
+    task's compiler maps them in debug info (KERNEL_CC, KCFLAGS, KAFLAGS as
+    the prefunc left them). -> the files changed."""
+    maps = reproenv.prefix_maps(" ".join(d.getVar(v) or "" for v in ("KERNEL_CC", "KCFLAGS", "KAFLAGS")))
+    changed = reproenv.map_generated_sources(d.getVar("B"), maps)
+    if changed:
+        _bb().note("kernel-repro: build paths mapped in generated sources: %s" % " ".join(changed))
+    return changed
 
 
 def install_wrapper(d):

@@ -232,6 +232,18 @@ def _split(words):
 _PREFIX_MAP_RE = re.compile(r"^-f(?:file|debug)-prefix-map=(.*)=(.*)$")
 
 
+def prefix_maps(command):
+    """[(OLD, NEW)] of every ``-ffile-prefix-map``/``-fdebug-prefix-map`` in
+    ``command``, OLD normalised, the longest OLD first (the most specific
+    map wins, whatever the option order)."""
+    maps = []
+    for word in _split(command):
+        m = _PREFIX_MAP_RE.match(word)
+        if m and m.group(1):
+            maps.append((os.path.normpath(m.group(1)), m.group(2)))
+    return sorted(maps, key=lambda m: -len(m[0]))
+
+
 def unmapped_paths(command, paths):
     """The ``paths`` that no ``-ffile-prefix-map``/``-fdebug-prefix-map`` in
     ``command`` (a compiler command line, e.g. OE-Core's KERNEL_CC) rewrites.
@@ -239,11 +251,7 @@ def unmapped_paths(command, paths):
     A path is covered when an option's OLD part equals it or is one of its
     parent directories. Empty paths are ignored; order is kept.
     """
-    olds = []
-    for word in _split(command):
-        m = _PREFIX_MAP_RE.match(word)
-        if m and m.group(1):
-            olds.append(os.path.normpath(m.group(1)))
+    olds = [old for old, _new in prefix_maps(command)]
     out = []
     for p in paths:
         if not p:
@@ -265,3 +273,40 @@ def make_override(make_args, name):
             value = word[len(name) + 1:]
     return value
 
+
+
+#: Sources kbuild *generates* with the absolute path of an input written into
+#: them, which OE-Core's debug-source package (<pn>-src) then ships:
+#: drivers/tty/vt/consolemap_deftbl.c ("conmakehash <srctree>/drivers/tty/vt/
+#: cp437.uni" in its header comment, kernels before upstream changed
+#: conmakehash in v6.11). Two builders in different directories differ there
+#: although every binary is the same (found by oe-selftest case 3 on tier 3).
+GENERATED_WITH_PATHS = ("drivers/tty/vt/consolemap_deftbl.c",)
+
+
+def map_generated_sources(builddir, maps, names=GENERATED_WITH_PATHS):
+    """Rewrite the absolute paths in kbuild-generated sources as the
+    compiler's prefix ``maps`` (:func:`prefix_maps`) rewrite them in debug
+    info; each file keeps its modification time, so make sees nothing new
+    and recompiles nothing. -> the files changed."""
+    changed = []
+    for name in names:
+        path = os.path.join(builddir, name)
+        try:
+            st = os.stat(path)
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            continue
+        new = data
+        for old, rep in maps:
+            new = new.replace(old.encode() + b"/", rep.encode() + b"/")
+        if new != data:
+            tmp = path + ".kernel-repro.tmp"
+            with open(tmp, "wb") as f:
+                f.write(new)
+            os.chmod(tmp, st.st_mode & 0o7777)
+            os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+            os.replace(tmp, path)
+            changed.append(path)
+    return changed
