@@ -123,6 +123,7 @@ python __anonymous () {
     # the package feeds carry the build-id of the vmlinux they packaged
     tasks = d.getVar("__BBTASKS", False) or []
     feeds = [t for t in ("do_package_write_rpm", "do_package_write_ipk", "do_package_write_deb") if t in tasks]
+    d.setVar("KERNEL_REPRO_FEED_TASKS", " ".join(feeds))
     for task in feeds:
         post = (d.getVarFlag(task, "postfuncs") or "").split()
         at = post.index("sstate_task_postfunc") if "sstate_task_postfunc" in post else len(post)
@@ -315,10 +316,12 @@ python do_kernel_repro_verify () {
     ids = [("deploy", dep["build_id"]), ("pkgdata", pkg["build_id"])]
     # the package feeds this build made or restored (a feed object of another
     # compile, e.g. left by `bitbake -c deploy` or kept by an image build
-    # that did not need it, is caught here)
-    for task in (d.getVarFlag("do_kernel_repro_verify", "deps") or []):
-        if not task.startswith("do_package_write_"):
-            continue
+    # that did not need it, is caught here). KERNEL_REPRO_FEED_TASKS, a
+    # string set at parse time: a list-valued varflag such as [deps] read
+    # here would land in the recipe's signature data, which BitBake 2.8
+    # (scarthgap) cannot pickle ("unhashable type: 'list'" in
+    # SiggenRecipeInfo._save: every parse with the layer enabled failed).
+    for task in (d.getVar("KERNEL_REPRO_FEED_TASKS") or "").split():
         backend = task.rpartition("_")[2]
         top = d.getVar("DEPLOY_DIR_" + backend.upper())
         path = kernel_repro_feed_record(d, backend, top)
