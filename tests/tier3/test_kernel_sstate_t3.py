@@ -64,17 +64,18 @@ def assert_copies(ids, layer=True):
 
 
 def objects_carry(work, build_id, what):
-    """Every binary-carrying kernel object in SSTATE_DIR holds ``build_id``
-    (and there is one object per task): no stale object of another compile."""
+    """Every binary-carrying kernel object in SSTATE_DIR holds ``build_id``:
+    no stale object of another compile."""
     objs = t3env.object_ids(work)
     assert set(objs) == set(BINARY_TASKS), (what, sorted(objs))
     for task, members in objs.items():
         assert members, (what, task)
         bad = {m: b for m, b in members.items() if b != build_id}
         assert not bad, "%s: %s object holds another compile: %s (expected %s)" % (what, task, bad, build_id)
-    counts = {t: len(v) for t, v in t3env.artifacts.sstate_objects(t3env.sstate_dir(), PN).items()
-              if t in BINARY_TASKS}
-    assert all(c == 1 for c in counts.values()), (what, counts)
+    # More than one object of a task (other hashes) is fine when each holds
+    # this compile: on scarthgap, (f)'s equivalent change is not mapped by
+    # hash equivalence, so the group's tasks run again (no compile) under new
+    # hashes beside the old objects.
     return objs
 
 
