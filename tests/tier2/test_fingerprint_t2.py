@@ -38,6 +38,8 @@ t2env.skip_unless_available()
 SUB = "kernel-repro-t2-fingerprint"
 BOOT_VMLINUX = "package/boot/vmlinux-6.18.0-yocto-standard"
 ROOTFS_KERNEL = "rootfs/boot/bzImage-6.18.0-yocto-standard"
+# where kernel_repro_feed_fingerprint leaves the rpm feed's record (DEPLOY_DIR_RPM = feed/)
+FEED_RECORD = "feed/${PACKAGE_ARCH}/kernel-repro/%s.buildid" % KERNEL
 
 
 def _link_or_copy(src, dst):
@@ -124,15 +126,22 @@ def kernel_results(env):
                  "do_kernel_repro_verify"]
     work = os.path.join(env["top"], "work-" + KERNEL)
     scenarios = [
+        # the rpm feed's record (kernel_repro_feed_fingerprint, run by
+        # do_package_write_rpm, which this exercise does not run)
         {"name": "one-compile", "steps": all_steps,
-         "files": {"build/vmlinux": k["repro-a"]["vmlinux"], BOOT_VMLINUX: k["repro-b"]["vmlinux"]}},
+         "files": {"build/vmlinux": k["repro-a"]["vmlinux"], BOOT_VMLINUX: k["repro-b"]["vmlinux"]},
+         "records": {FEED_RECORD: [k["repro-a"]["vmlinux"], ""]}},
+        {"name": "feed-from-other-compile", "steps": all_steps,
+         "files": {"build/vmlinux": k["plain-a"]["vmlinux"], BOOT_VMLINUX: k["plain-a"]["vmlinux"]},
+         "records": {FEED_RECORD: [k["plain-b"]["vmlinux"], ""]}},
         {"name": "packaged-from-other-compile", "steps": all_steps[:2],
          "files": {"build/vmlinux": k["plain-a"]["vmlinux"], BOOT_VMLINUX: k["plain-b"]["vmlinux"]}},
         {"name": "pkgdata-from-other-compile",
          "steps": ["kernel_repro_record_buildid", "kernel_repro_check_deploy",
                    "kernel_repro_deploy_fingerprint", "do_kernel_repro_verify"],
          "files": {"build/vmlinux": k["plain-a"]["vmlinux"]},
-         "records": {"pkgdata/kernel-repro/%s.buildid" % KERNEL: [k["plain-b"]["vmlinux"], "compile:old"]}},
+         "records": {"pkgdata/kernel-repro/%s.buildid" % KERNEL: [k["plain-b"]["vmlinux"], "compile:old"],
+                     FEED_RECORD: [k["plain-a"]["vmlinux"], ""]}},
         {"name": "no-vmlinux", "steps": all_steps},
     ]
     return exercise(env, env["kernel_bb"], KERNEL, scenarios)
@@ -179,6 +188,19 @@ def test_pkgdata_of_another_compile_stops_deploy_and_verify(env, kernel_results)
     a, b = _bid(env["kernels"]["plain-a"]["vmlinux"]), _bid(env["kernels"]["plain-b"]["vmlinux"])
     _assert_mismatch(_step(r, "kernel_repro_check_deploy"), a, b)
     _assert_mismatch(_step(r, "do_kernel_repro_verify"), a, b)
+
+
+def test_feed_of_another_compile_stops_verify(env, kernel_results):
+    """Deploy and pkgdata of one compile, the rpm feed's record of another
+    (tier 3's scenario i on a real build): only do_kernel_repro_verify sees it."""
+    r = kernel_results["feed-from-other-compile"]
+    a, b = _bid(env["kernels"]["plain-a"]["vmlinux"]), _bid(env["kernels"]["plain-b"]["vmlinux"])
+    for func in ("kernel_repro_record_buildid", "kernel_repro_pkgdata_fingerprint",
+                 "kernel_repro_check_deploy", "kernel_repro_deploy_fingerprint"):
+        assert _step(r, func)["ok"], _step(r, func)
+    v = _step(r, "do_kernel_repro_verify")
+    _assert_mismatch(v, a, b)
+    assert "rpm feed" in "\n".join(v["messages"]), v
 
 
 def test_no_vmlinux_no_fingerprint(kernel_results):

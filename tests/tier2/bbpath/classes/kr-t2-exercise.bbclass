@@ -51,7 +51,8 @@ python do_kr_t2_exercise () {
         l = bb.data.createCopy(d)
         dirs = {"B": "build", "PKGD": "package", "PKGDESTWORK": "pkgdata",
                 "PKGDATA_DIR": "pkgdata", "DEPLOYDIR": "deploy",
-                "DEPLOY_DIR_IMAGE": "deploy", "IMAGE_ROOTFS": "rootfs", "T": "temp"}
+                "DEPLOY_DIR_IMAGE": "deploy", "IMAGE_ROOTFS": "rootfs", "T": "temp",
+                "DEPLOY_DIR_RPM": "feed"}
         for var, sub in dirs.items():
             p = os.path.join(work, sub)
             os.makedirs(p, exist_ok=True)
@@ -67,7 +68,7 @@ python do_kr_t2_exercise () {
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             open(dst, "w").close()
         for rel, (bid_from, source) in sc.get("records", {}).items():
-            fp.write_record(os.path.join(work, rel), fp.read_build_id(bid_from),
+            fp.write_record(os.path.join(work, l.expand(rel)), fp.read_build_id(bid_from),
                             l.getVar("PN"), source=source)
         steps = []
         for func in sc["steps"]:
@@ -92,7 +93,7 @@ python do_kr_t2_exercise () {
                         "KERNEL_IMAGE_LINK_NAME": l.getVar("KERNEL_IMAGE_LINK_NAME"),
                         "steps": steps,
                         "files": {sub: listing(os.path.join(work, sub))
-                                  for sub in ("build", "pkgdata", "deploy", "sstate")
+                                  for sub in ("build", "pkgdata", "deploy", "sstate", "feed")
                                   if os.path.isdir(os.path.join(work, sub))}})
     with open(d.getVar("KR_T2_RESULT"), "w") as f:
         json.dump(results, f, indent=1)
