@@ -45,6 +45,7 @@ import re
 import pytest
 
 import t3env
+from t3fixtures import t3_report, work  # noqa: F401 (pytest fixtures)
 from t3env import BINARY_TASKS, PN, one_compile
 
 t3env.skip_unless_available()

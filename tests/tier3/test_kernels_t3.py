@@ -26,6 +26,7 @@ import tempfile
 import pytest
 
 import t3env
+from t3fixtures import t3_report, work  # noqa: F401 (pytest fixtures)
 from t3env import BINARY_TASKS, PN
 from kernelrepro import artifacts, fingerprint
 

@@ -1,6 +1,8 @@
 # Copyright (C) 2026 meta-kernel-repro contributors
 # SPDX-License-Identifier: MIT
-"""Fixtures shared by the tier-3 modules (each skips itself without an env)."""
+"""Fixtures shared by the tier-3 modules, imported by each of them (not a
+conftest.py: a second module named "conftest" on sys.path shadows
+tests/conftest.py, whose helpers the tier-1 modules import by name)."""
 
 import os
 
