@@ -502,9 +502,17 @@ def slow_images(tmp_path_factory):
     return out
 
 
+def _default_signals():
+    # the child starts with default dispositions whatever launched the tests:
+    # `nohup` ignores SIGHUP and a background job (`cmd &`) SIGINT, and the
+    # tool rightly keeps an ignored signal ignored ("nohup stays nohup")
+    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(s, signal.SIG_DFL)
+
+
 def _signal_midway(argv, watch, prefix, sig, env=None):
     p = subprocess.Popen(CLI + [str(a) for a in argv], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=env)
+                         stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_default_signals)
     try:
         deadline = time.monotonic() + 30
         while not [x for x in os.listdir(watch) if x.startswith(prefix)]:
@@ -731,3 +739,44 @@ def test_skippable_frames_are_passed_over(tmp_path, name, argv, interp):
     out = tmp_path / "out"
     r = run_bounded("extract", p, "-o", out, cmd=cmd)
     assert r.returncode == 0 and out.read_bytes() == first + second, r
+
+
+@pytest.mark.parametrize("where", ["mkstemp", "NamedTemporaryFile"])
+def test_signal_while_the_temporary_file_is_created_leaves_nothing(tmp_path, monkeypatch, where):
+    """A SIGTERM that lands right after tempfile created the file but before
+    it was handed to the cleanup (seen in CI under load: a partial
+    .kernel-repro-* left by `extract`): the signal is held over that window
+    and delivered where the cleanup owns the file."""
+    import tempfile
+    from kernelrepro import image
+    from kernelrepro.errors import Terminated, raise_terminated
+    real = getattr(tempfile, where)
+
+    def created_then_signalled(*a, **kw):
+        r = real(*a, **kw)
+        os.kill(os.getpid(), signal.SIGTERM)   # arrives while still inside tempfile
+        return r
+
+    monkeypatch.setattr(tempfile, where, created_then_signalled)
+    old = signal.signal(signal.SIGTERM, raise_terminated)
+    old_hup = signal.getsignal(signal.SIGHUP)   # raise_terminated ignores both
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmpdir))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    src = tmp_path / "payload.gz"
+    import gzip
+    src.write_bytes(gzip.compress(raw_image()))
+    try:
+        with pytest.raises(Terminated):
+            if where == "mkstemp":
+                image.extract(str(src), str(tmp_path / "out"))
+            else:
+                with image.payload_file(str(src)) as (_k, _l, name):
+                    pass
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        signal.signal(signal.SIGHUP, old_hup)
+    assert not (tmp_path / "out").exists()
+    assert [n for n in os.listdir(tmp_path) if n.startswith(".kernel-repro-")] == []
+    assert os.listdir(tmpdir) == []

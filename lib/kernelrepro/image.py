@@ -115,8 +115,12 @@ class _Spool:
         else:
             if self.file is None:
                 import tempfile  # here: most inputs never need it (start-up time)
-                self.file = (tempfile.NamedTemporaryFile(prefix=self.prefix) if self.prefix
-                             else tempfile.TemporaryFile())
+                held = _hold_signals()
+                try:
+                    self.file = (tempfile.NamedTemporaryFile(prefix=self.prefix) if self.prefix
+                                 else tempfile.TemporaryFile())
+                finally:
+                    _release_signals(held)  # self.file is set: close() removes it
             self.file.seek(self.size - self.mem)
             self.file.write(b)
         self.size += len(b)
@@ -844,6 +848,21 @@ def _kind_of(mode):
     return "special file"
 
 
+def _hold_signals():
+    """Hold SIGTERM, SIGHUP and SIGINT (-> the old mask, for _release_signals)
+    while a temporary file is created and handed to its cleanup: a signal
+    arriving in between (Python runs handlers between bytecodes, also inside
+    tempfile) would otherwise leave the file behind. A held signal is
+    delivered at _release_signals, when the cleanup already owns the file."""
+    import signal
+    return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGHUP, signal.SIGINT})
+
+
+def _release_signals(old):
+    import signal
+    signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _not_regular(path, mode):
     kind = _kind_of(mode)
     if kind == "directory":
@@ -1058,11 +1077,15 @@ def extract(path, out, force=False, limit=decompress.DEFAULT_LIMIT, stdout=None)
         if kind == "notes":
             raise KernelReproError("%s: holds only ELF notes, no kernel to extract" % path)
         import tempfile
+        tmp = None
+        held = _hold_signals()
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".kernel-repro-", dir=out_dir)
-        except OSError as e:
-            raise KernelReproError("%s: cannot write: %s" % (out_dir, e.strerror))
-        try:
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=".kernel-repro-", dir=out_dir)
+            except OSError as e:
+                raise KernelReproError("%s: cannot write: %s" % (out_dir, e.strerror))
+            finally:
+                _release_signals(held)  # a held signal lands here, with tmp known below
             os.fchmod(fd, 0o666 & ~_umask())
             with os.fdopen(fd, "wb") as o:
                 size = _copy_counted(blob, o, out, path)
@@ -1076,8 +1099,9 @@ def extract(path, out, force=False, limit=decompress.DEFAULT_LIMIT, stdout=None)
             os.unlink(tmp)
             raise KernelReproError("%s: already exists; not overwriting it (use --force)" % out)
         except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
             raise
     return kind, layers, size
 
@@ -1113,7 +1137,12 @@ def payload_file(path, limit=decompress.DEFAULT_LIMIT):
             yield kind, layers, path
             return
         import tempfile
-        with tempfile.NamedTemporaryFile(prefix=PAYLOAD_PREFIX) as t:
+        held = _hold_signals()
+        try:
+            t = tempfile.NamedTemporaryFile(prefix=PAYLOAD_PREFIX)
+        finally:
+            _release_signals(held)  # t is set: its close (with, or collection) removes it
+        with t:
             _copy_counted(blob, t, "temporary copy of the payload of %s in %s (set TMPDIR "
                           "to a directory with room)" % (path, os.path.dirname(t.name)), path)
             yield kind, layers, t.name
