@@ -290,14 +290,14 @@ def _lookup_siblings(orig, sub, d, siggen, **kwargs):
     instance attribute of None is not callable, so shadow it with a no-op
     for the one call and remove the shadow afterwards.
     """
-    shadowed = "checkhashes" in getattr(siggen, "__dict__", {})
-    if siggen is not None and hasattr(siggen, "checkhashes") and not shadowed:
+    quiet = hasattr(siggen, "checkhashes") and "checkhashes" not in getattr(siggen, "__dict__", {})
+    if quiet:
         siggen.checkhashes = lambda *a, **kw: None
-        try:
-            return set(orig(sub, d, siginfo=False, currentcount=0, summary=False, **kwargs))
-        finally:
+    try:
+        return set(orig(sub, d, siginfo=False, currentcount=0, summary=False, **kwargs))
+    finally:
+        if quiet:
             del siggen.checkhashes
-    return set(orig(sub, d, siginfo=False, currentcount=0, summary=False, **kwargs))
 
 
 def summary_correction(queried, found, kept):

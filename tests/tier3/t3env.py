@@ -269,11 +269,16 @@ def delete_objects(tasks):
     for task in tasks:
         assert objs.get(task), "no %s object to delete in %s" % (task, sstate_dir())
         for obj in objs[task]:
-            for p in (obj, obj + ".siginfo", obj + ".sig"):
-                if os.path.lexists(p):
-                    os.unlink(p)
+            remove_object(obj)
             gone.append(obj)
     return gone
+
+
+def remove_object(obj):
+    """Remove one sstate object with its .siginfo and .sig."""
+    for p in (obj, obj + ".siginfo", obj + ".sig"):
+        if os.path.lexists(p):
+            os.unlink(p)
 
 
 def copy_objects(tasks, dest_link, dest_name):
