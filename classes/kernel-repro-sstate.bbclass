@@ -79,7 +79,8 @@ def kernel_repro_sstate_checkhashes(sq_data, d, siginfo=False, currentcount=0, s
     return kernelrepro.sstategroup.checkhashes_with_groups(
         orig, sq_data, d, bb.parse.siggen, siginfo=siginfo,
         currentcount=currentcount, summary=summary,
-        log=bb.warn if enforce else bb.note, local_path=local_path, plain=bb.plain, **kwargs)
+        log=bb.warn if enforce else bb.note, local_path=local_path, plain=bb.plain,
+        index_dir=local_path and kernelrepro.sstategroup.stale_index(d.getVar("SSTATE_DIR")), **kwargs)
 
 # tid -> its object's path in the local SSTATE_DIR, exactly as OE-Core's
 # sstate_checkhashes computes it (getsstatefile there).
@@ -129,16 +130,21 @@ python __anonymous () {
         at = post.index("sstate_task_postfunc") if "sstate_task_postfunc" in post else len(post)
         post.insert(at, "kernel_repro_feed_fingerprint")
         d.setVarFlag(task, "postfuncs", " ".join(post))
-    if bb.utils.to_boolean(d.getVar("KERNEL_REPRO_SSTATE_REPLACE_STALE")):
-        # after sstate_report_unihash (SSTATE_PKG final) and OE-Core's own
-        # create step (which keeps an existing object)
-        d.appendVar("SSTATEPOSTCREATEFUNCS", " kernel_repro_sstate_replace_stale")
-        # it only replaces cache objects, outputs do not depend on it: keep
-        # it out of the signatures of all the kernel's sstate tasks
-        d.appendVarFlag("SSTATEPOSTCREATEFUNCS", "vardepvalueexclude", "| kernel_repro_sstate_replace_stale")
-        d.appendVarFlag("SSTATEPOSTCREATEFUNCS", "vardepsexclude", " kernel_repro_sstate_replace_stale")
     bb.build.addtask("do_kernel_repro_verify", "do_build", " ".join(["do_deploy", "do_packagedata"] + feeds), d)
+    # cleaning the kernel invalidates the images that hold it (imageguard)
+    d.appendVarFlag("do_clean", "postfuncs", " kernel_repro_clean_consumers")
 }
+
+# Every recipe's sstate objects (a kernel group member, or an image that
+# held a kernel of another compile) are replaced when marked stale: after
+# sstate_report_unihash (SSTATE_PKG final) and OE-Core's own create step
+# (which keeps an existing object). It only replaces cache objects, outputs
+# do not depend on it: it is kept out of every task signature.
+# (With KERNEL_REPRO_SSTATE_REPLACE_STALE = "0" nothing is marked, so it
+# does nothing.) An :append, not +=: sstate.bbclass may be inherited later.
+SSTATEPOSTCREATEFUNCS:append = " kernel_repro_sstate_replace_stale"
+SSTATEPOSTCREATEFUNCS[vardepvalueexclude] .= "| kernel_repro_sstate_replace_stale"
+SSTATEPOSTCREATEFUNCS[vardepsexclude] += "kernel_repro_sstate_replace_stale"
 
 # Images: the deploy-vs-pkgdata check runs whenever an image is built (an
 # image depends on virtual/kernel:do_deploy, not on the kernel's do_build).
@@ -153,7 +159,11 @@ python __anonymous () {
     elif bb.data.inherits_class("image", d) and \
             bb.utils.to_boolean(d.getVar("KERNEL_REPRO_IMAGE_VERIFY")) and \
             d.getVar("PREFERRED_PROVIDER_virtual/kernel"):
-        d.appendVarFlag("do_build", "depends", " virtual/kernel:do_kernel_repro_verify")
+        # no stamp: it runs in every build of the image, also when the
+        # image's own tasks are current and the kernel was rebuilt
+        bb.build.addtask("do_kernel_repro_image_verify", "do_build", "do_image_complete", d)
+        d.setVarFlag("do_kernel_repro_image_verify", "nostamp", "1")
+        d.appendVarFlag("do_kernel_repro_image_verify", "depends", " virtual/kernel:do_kernel_repro_verify")
 }
 
 KERNEL_REPRO_BUILDID_FILE = "${B}/kernel-repro.buildid"
@@ -364,7 +374,7 @@ python kernel_repro_sstate_replace_stale () {
             if os.path.exists(tmp + ".sig"):
                 os.replace(tmp + ".sig", pkg + ".sig")
             bb.note("kernel-repro: replaced sstate object %s (it came from another compile)" % pkg)
-        err = sg.clear_stale(pkg)
+        err = sg.clear_stale(pkg, sg.stale_index(d.getVar("SSTATE_DIR")))
         if err:
             bb.warn("kernel-repro: cannot remove the stale mark %s" % err)
     except OSError as e:
@@ -410,7 +420,96 @@ python kernel_repro_rootfs_check () {
     # deploy vs pkgdata: do_kernel_repro_verify, which the image's do_build
     # depends on (the deploy of this build may not have happened yet here)
     try:
-        fp.check_pair(pn, ids, d.getVar("PN"))
+        bid = fp.check_pair(pn, ids, d.getVar("PN"))
     except fp.FingerprintMismatch as e:
         kernel_repro_fail(d, str(e))
+        return
+    # the record of the kernel this image holds, beside the image (it goes
+    # into do_image_complete's output and sstate object, IMGDEPLOYDIR)
+    kernel_repro_image_record(d, bid, pn)
+}
+
+def kernel_repro_image_record(d, bid, pn):
+    import os
+    import kernelrepro.fingerprint as fp
+    import kernelrepro.imageguard as ig
+    outdir = d.getVar("IMGDEPLOYDIR")
+    name = ig.record_name(d.getVar("IMAGE_NAME"))
+    fp.write_record(os.path.join(outdir, name), bid, pn, source="image:" + d.getVar("PN"))
+    os.chmod(os.path.join(outdir, name), 0o644)
+    link = d.getVar("IMAGE_LINK_NAME")
+    if link and ig.record_name(link) != name:
+        path = os.path.join(outdir, ig.record_name(link))
+        if os.path.lexists(path):
+            os.unlink(path)
+        os.symlink(name, path)
+
+# The image's own check, in every build of the image (nostamp; see the
+# second __anonymous above): the kernel it holds (its do_rootfs record) vs
+# the kernel's pkgdata (kernel-dbg) and deploy records. On a mismatch the
+# image is invalidated (stamps removed, its sstate objects marked stale) so
+# that the same command, run again, rebuilds it from the current kernel.
+python do_kernel_repro_image_verify () {
+    import os
+    import kernelrepro.fingerprint as fp
+    import kernelrepro.imageguard as ig
+    kpn = (d.getVar("PREFERRED_PROVIDER_virtual/kernel") or "").strip()
+    image = d.getVar("PN")
+    pkg = kernel_repro_read_record(d, fp.pkgdata_path(d.getVar("PKGDATA_DIR"), kpn))
+    if pkg is None:
+        return  # not a kernel built with the layer (linux-dummy ...)
+    ig.register_consumer(d.getVar("KERNEL_REPRO_CONSUMERS_DIR"), kpn, image, d.getVar("STAMP"))
+    deploy_dir = d.getVar("DEPLOY_DIR_IMAGE")
+    rec_path = os.path.join(deploy_dir, ig.record_name(d.getVar("IMAGE_LINK_NAME") or d.getVar("IMAGE_NAME")))
+    rec = kernel_repro_read_record(d, rec_path)
+    if rec is None:
+        bb.warn("kernel-repro: image %s has no record of the kernel it holds (%s): it was made "
+                "before the layer was enabled, or without a rootfs; rebuild it to have it "
+                "checked: bitbake -C rootfs %s" % (image, rec_path, image))
+        return
+    dep = kernel_repro_read_record(d, os.path.join(deploy_dir, d.getVar("KERNEL_IMAGETYPE") + ".buildid"))
+    ids = ig.image_ids(image, kpn, rec["build_id"], pkg["build_id"], dep and dep["build_id"],
+                       "deploy " + d.getVar("KERNEL_IMAGETYPE"))
+    try:
+        ig.check_image(image, kpn, ids)
+    except fp.FingerprintMismatch as e:
+        kernel_repro_invalidate_image(d)
+        kernel_repro_fail(d, str(e))
+}
+do_kernel_repro_image_verify[doc] = "Check that the kernel in this image is the one the kernel-dbg and deploy records describe"
+do_kernel_repro_image_verify[dirs] = "${T}"
+
+# Where images register as holders of a kernel (imageguard.register_consumer).
+KERNEL_REPRO_CONSUMERS_DIR = "${STAMPS_DIR}/kernel-repro-consumers"
+
+# Remove the image's rootfs/image stamps and mark its sstate objects stale:
+# the next build of it runs do_rootfs again and refuses the old objects.
+def kernel_repro_invalidate_image(d):
+    import kernelrepro.imageguard as ig
+    import kernelrepro.sstategroup as sg
+    ig.remove_stamps(d.getVar("STAMP"))
+    index = sg.stale_index(d.getVar("SSTATE_DIR"))
+    wanted = set((d.getVar("SSTATETASKS") or "").split()) - {"do_populate_lic", "do_populate_lic_deploy"}
+    for entry in (d.getVar("BB_TASKDEPDATA", False) or {}).values():
+        # pn, taskname, fn, deps, provides, taskhash, unihash (BitBake 2.8 .. master)
+        if entry[0] != d.getVar("PN") or entry[1] not in wanted:
+            continue
+        local = bb.data.createCopy(d)
+        local.setVar("BB_UNIHASH", entry[6])
+        local.setVar("SSTATE_CURRTASK", entry[1][3:])
+        obj = local.getVar("SSTATE_PKG")
+        if obj and os.path.exists(obj):
+            err = sg.mark_stale(obj, index)
+            if err:
+                bb.warn("kernel-repro: cannot mark %s stale: %s" % (obj, err))
+
+# do_clean postfunc of a kernel: the images that held it lose their rootfs
+# and image stamps, so the next build looks at them (and, if the kernel is
+# compiled again, rebuilds them: sstategroup refuses consumers' objects).
+python kernel_repro_clean_consumers () {
+    import kernelrepro.imageguard as ig
+    for image, gone in ig.invalidate_consumers(d.getVar("KERNEL_REPRO_CONSUMERS_DIR"), d.getVar("PN")).items():
+        if gone:
+            bb.note("kernel-repro: %s: image %s will be checked again in its next build "
+                    "(%d stamps removed)" % (d.getVar("PN"), image, len(gone)))
 }

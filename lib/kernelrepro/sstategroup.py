@@ -44,6 +44,9 @@ __all__ = [
     "is_marked_stale",
     "mark_stale",
     "clear_stale",
+    "STALE_INDEX",
+    "stale_index",
+    "listed_stale",
 ]
 
 #: The tasks of a kernel recipe whose sstate objects carry the compiled
@@ -252,29 +255,59 @@ class _KnownTids(object):
 STALE_SUFFIX = ".kernel-repro-stale"
 
 
+#: Directory in SSTATE_DIR naming every object marked stale that is not a
+#: kernel group member (an image's, a module's): one listdir tells a build
+#: whether any such object exists, so the common case costs no stat per task.
+STALE_INDEX = ".kernel-repro-stale"
+
+
+def stale_index(sstate_dir):
+    return os.path.join(sstate_dir, STALE_INDEX)
+
+
 def is_marked_stale(obj):
     return os.path.lexists(obj + STALE_SUFFIX)
 
 
-def mark_stale(obj):
+def mark_stale(obj, index_dir=None):
     """Mark sstate object ``obj`` stale; None, or the OSError text (best effort:
-    a read-only or foreign cache is left as it is, as OE-Core does)."""
+    a read-only or foreign cache is left as it is, as OE-Core does).
+    ``index_dir``: also list it there (objects outside a kernel group)."""
     try:
         with open(obj + STALE_SUFFIX, "a"):
             pass
+        if index_dir:
+            os.makedirs(index_dir, exist_ok=True)
+            with open(os.path.join(index_dir, os.path.basename(obj)), "a"):
+                pass
     except OSError as e:
         return "%s: %s" % (obj + STALE_SUFFIX, e.strerror or e)
     return None
 
 
-def clear_stale(obj):
+def clear_stale(obj, index_dir=None):
     try:
         os.unlink(obj + STALE_SUFFIX)
+        if index_dir:
+            try:
+                os.unlink(os.path.join(index_dir, os.path.basename(obj)))
+            except FileNotFoundError:
+                pass
     except FileNotFoundError:
         pass
     except OSError as e:
         return "%s: %s" % (obj + STALE_SUFFIX, e.strerror or e)
     return None
+
+
+def listed_stale(index_dir):
+    """Names of the objects listed in ``index_dir`` (empty when none)."""
+    if not index_dir:
+        return frozenset()
+    try:
+        return frozenset(os.listdir(index_dir))
+    except OSError:
+        return frozenset()
 
 
 def _lookup_siblings(orig, sub, d, siggen, **kwargs):
@@ -313,7 +346,8 @@ def summary_correction(queried, found, kept):
 
 
 def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcount=0,
-                            summary=True, log=None, local_path=None, plain=None, **kwargs):
+                            summary=True, log=None, local_path=None, plain=None,
+                            index_dir=None, **kwargs):
     """Call ``orig`` (OE-Core's sstate_checkhashes), then drop partial groups.
 
     orig       -- the wrapped hash check function, same signature
@@ -329,6 +363,10 @@ def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcoun
                   dropped group are marked stale (``mark_stale``)
     plain      -- callable(str) for the correction of the "Sstate summary"
                   line (``summary_correction``), printed when ``summary``
+    index_dir  -- ``stale_index(SSTATE_DIR)``: objects outside kernel groups
+                  listed there and marked stale count as missing; consumers
+                  of a rebuilt kernel (``imageguard.downstream``) found here
+                  are not restored and are marked stale
     """
     found = orig(sq_data, d, siginfo=siginfo, currentcount=currentcount,
                  summary=summary, **kwargs)
@@ -345,8 +383,26 @@ def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcoun
     if not isinstance(found, (set, frozenset)):
         found = set(found)
     reported = found  # what OE-Core's "Sstate summary" line counted
+    listed = listed_stale(index_dir) if local_path is not None else frozenset()
+    if listed:
+        refused = set()
+        for tid in found:
+            path = local_path(tid, sq_data)
+            if path and os.path.basename(path) in listed and is_marked_stale(path):
+                refused.add(tid)
+        if refused:
+            found = found - refused
+            if log is not None:
+                for tid in sorted(refused):
+                    log("kernel-repro: %s: not restoring %s from sstate: its object is marked "
+                        "stale (it holds a kernel from another compile); it is rebuilt"
+                        % split_tid(tid))
     index = group_index(queried, group, is_kernel)
     if not index:
+        if summary and plain is not None:
+            line = summary_correction(queried, reported, found)
+            if line:
+                plain(line)
         return found
 
     def without_stale(tids, data):
@@ -382,29 +438,54 @@ def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcoun
             sibling_found = without_stale(_lookup_siblings(orig, sub, d, siggen, **kwargs), sub)
 
     decision = decide(queried, found, group, is_kernel, known, sibling_found, index)
+    # A kernel whose group is (partly) rebuilt here compiles again: objects
+    # of tasks that depend on its group (an image's rootfs, a FIT image, a
+    # module's packages) hold the old compile and are not restored either.
+    kept = decision.found
+    rebuilt = sorted(m for m, tids in index.items() if tids - kept)
+    consumers = {}
+    runtaskdeps = getattr(siggen, "runtaskdeps", None)
+    if rebuilt and runtaskdeps and kept:
+        from . import imageguard
+        sources = set()
+        for mcfn in rebuilt:
+            sources |= _members_of(mcfn, group, known) | index[mcfn]
+        hit = kept & imageguard.downstream(sources, runtaskdeps)
+        hit = {t for t in hit if t.rpartition(":")[0] not in index}
+        if hit:
+            kept = kept - hit
+            for tid in hit:
+                consumers.setdefault(tid.rpartition(":")[0], []).append(tid)
     marked = []
     problems = []
     if local_path is not None:
-        for _mcfn, (_missing, hit) in sorted(decision.dropped.items()):
-            for tid in hit:
-                path = local_path(tid, sq_data)
-                if path and os.path.exists(path):
-                    err = mark_stale(path)
-                    if err:
-                        problems.append(err)
-                    else:
-                        marked.append(path)
+        todo = [(tid, None) for _m, (_miss, hit) in sorted(decision.dropped.items()) for tid in hit]
+        todo += [(tid, index_dir) for tids in consumers.values() for tid in tids]
+        for tid, where in todo:
+            path = local_path(tid, sq_data)
+            if path and os.path.exists(path):
+                err = mark_stale(path, where)
+                if err:
+                    problems.append(err)
+                else:
+                    marked.append(path)
     if log is not None:
         for mcfn, (missing, dropped) in sorted(decision.dropped.items()):
             log(format_dropped(mcfn, missing, dropped))
+        for mcfn, tids in sorted(consumers.items()):
+            log("kernel-repro: %s: not restoring %s from sstate: %s depend%s on the kernel "
+                "rebuilt in this build (%s), so %s rebuilt from the new compile"
+                % (mcfn, " ".join(sorted(split_tid(t)[1] for t in tids)),
+                   "they" if len(tids) > 1 else "it", "" if len(tids) > 1 else "s",
+                   " ".join(rebuilt), "they are" if len(tids) > 1 else "it is"))
         for err in problems:
             log("kernel-repro: cannot mark a refused sstate object stale (%s); "
                 "it is replaced when its task has run, if the cache is writable" % err)
     if summary and plain is not None:
-        line = summary_correction(queried, reported, decision.found)
+        line = summary_correction(queried, reported, kept)
         if line:
             plain(line)
-    return decision.found
+    return kept
 
 
 def format_dropped(mcfn, missing, dropped):
