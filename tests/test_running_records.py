@@ -3,7 +3,8 @@
 """`kernel-repro running` on the device: the running kernel's build-id
 (/sys/kernel/notes) against the build-id records the kernel package installs
 (/usr/share/kernel-repro/<kernel PN>.buildid, the layer's fingerprint
-format), and the boot check script the kernel-repro-bootcheck package runs."""
+format), and the boot check (recipes-kernel/kernel-repro/kernel-repro-bootcheck,
+POSIX sh + busybox) that must say the same."""
 
 import os
 import shutil
@@ -138,31 +139,55 @@ def test_records_of_real_kernels(plain_a, plain_b, tmp_path):
 
 
 # ------------------------------------------------------------- boot check
+# kernel-repro-bootcheck is POSIX sh + busybox (od, sed): it must say what
+# `kernel-repro running` says, on images without Python.
+
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+
+
+def busybox_path(tmp_path, applets=("sh", "od", "sed")):
+    """A PATH with only busybox applets (no logger unless asked)."""
+    bindir = tmp_path / "busybox-bin"
+    bindir.mkdir(exist_ok=True)
+    for a in applets:
+        if not (bindir / a).exists():
+            os.symlink(BUSYBOX, bindir / a)
+    return str(bindir)
+
 
 @pytest.fixture
-def bootcheck_env(tmp_path):
-    """PATH with a `kernel-repro` running this checkout and a `logger` that
-    records its arguments, one call per line."""
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    kr = bindir / "kernel-repro"
-    kr.write_text("#!/bin/sh\nexec %s \"$@\"\n" % " ".join(CLI))
-    kr.chmod(0o755)
+def syslog_socket(tmp_path):
+    """A listening syslog socket: the boot check uses logger only when one exists."""
+    import socket
+    path = tmp_path / "log"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(str(path))
+    yield str(path)
+    s.close()
+
+
+@pytest.fixture
+def bootcheck_env(tmp_path, syslog_socket):
+    """PATH with busybox's sh/od/sed and a `logger` that records its
+    arguments, one call per line; a syslog socket that listens."""
+    bindir = busybox_path(tmp_path)
     log = tmp_path / "logger.calls"
-    logger = bindir / "logger"
+    logger = tmp_path / "busybox-bin" / "logger"
     logger.write_text("#!/bin/sh\nfor a in \"$@\"; do printf '[%%s]' \"$a\"; done >> %s\n"
                       "echo >> %s\n" % (log, log))
     logger.chmod(0o755)
-    sh = shutil.which("sh")
-    env = dict(os.environ, PATH="%s:%s" % (bindir, os.path.dirname(sh)))
+    # the system's POSIX sh: busybox's sh would run its own logger applet
+    env = {"PATH": bindir, "KERNEL_REPRO_SYSLOG": syslog_socket, "SH": "/bin/sh"}
     return env, log
 
 
 def _bootcheck(env, *args):
-    return subprocess.run(["sh", BOOTCHECK] + [str(a) for a in args], env=env,
+    sh = env.get("SH") or os.path.join(env["PATH"].split(":")[0], "sh")
+    return subprocess.run([sh, BOOTCHECK] + [str(a) for a in args], env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
 
 
+@pytest.mark.skipif(not os.path.exists(BUSYBOX), reason="busybox-static is not installed")
 def test_bootcheck_logs_one_line_and_never_fails(device, bootcheck_env):
     notes, records = device
     env, log = bootcheck_env
@@ -190,17 +215,14 @@ def test_bootcheck_logs_one_line_and_never_fails(device, bootcheck_env):
     assert "no build-id records here" in text and "kernel-repro: error" not in text
 
 
+@pytest.mark.skipif(not os.path.exists(BUSYBOX), reason="busybox-static is not installed")
 def test_bootcheck_without_logger_writes_the_kernel_log(device, tmp_path):
+    """No syslog daemon (no socket): the kernel log, as on a busybox image."""
     notes, records = device
     fingerprint.write_record(str(records / "k.buildid"), ID_B, "k")
-    bindir = tmp_path / "bin2"
-    bindir.mkdir()
-    (bindir / "kernel-repro").write_text("#!/bin/sh\nexec %s \"$@\"\n" % " ".join(CLI))
-    (bindir / "kernel-repro").chmod(0o755)
-    for tool in ("sh", "sed"):  # and no logger
-        os.symlink(shutil.which(tool), bindir / tool)
     kmsg = tmp_path / "kmsg"
-    env = dict(os.environ, PATH=str(bindir), KERNEL_REPRO_KMSG=str(kmsg))
+    env = {"PATH": busybox_path(tmp_path, ("sh", "od", "sed", "logger")),
+           "KERNEL_REPRO_KMSG": str(kmsg), "KERNEL_REPRO_SYSLOG": str(tmp_path / "no-socket")}
     r = _bootcheck(env, "--notes", notes, "--records", records)
     assert r.returncode == 0 and r.stderr == ""
     assert kmsg.read_text() == (
@@ -211,3 +233,66 @@ def test_bootcheck_without_logger_writes_the_kernel_log(device, tmp_path):
     env["KERNEL_REPRO_KMSG"] = str(tmp_path / "no-such-dir" / "kmsg")
     r = _bootcheck(env, "--notes", notes, "--records", records)
     assert r.returncode == 0 and r.stderr.startswith("kernel-repro: MISMATCH: the running kernel")
+
+
+def _bootcheck_line(tmp_path, notes, records):
+    kmsg = tmp_path / "kmsg-eq"
+    if kmsg.exists():
+        kmsg.unlink()
+    env = {"PATH": busybox_path(tmp_path), "KERNEL_REPRO_KMSG": str(kmsg),
+           "KERNEL_REPRO_SYSLOG": str(tmp_path / "no-socket")}
+    r = _bootcheck(env, "--notes", notes, "--records", records)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    line = kmsg.read_text()
+    assert line.count("\n") == 1, line
+    return line
+
+
+@pytest.mark.skipif(not os.path.exists(BUSYBOX), reason="busybox-static is not installed")
+@pytest.mark.parametrize("endian", ["<", ">"])
+def test_bootcheck_says_what_the_python_tool_says(tmp_path, endian):
+    """Same verdict, same words, as `kernel-repro running`: match, mismatch
+    (several records, sorted), a record of another case, both byte orders,
+    a notes file without a build-id, a corrupt record."""
+    notes = tmp_path / "notes"
+    notes.write_bytes(notes_bytes(ID_A, endian))
+    records = tmp_path / "records"
+    records.mkdir()
+    fingerprint.write_record(str(records / "b-other.buildid"), ID_B, "b-other")
+    fingerprint.write_record(str(records / "a-kernel.buildid"), ID_A.upper().lower(), "a-kernel")
+    cases = []
+    line = _bootcheck_line(tmp_path, notes, records)
+    py = run_cli("running", "--notes", notes, "--records", records, check=0).stdout.splitlines()[-1]
+    cases.append((line, "<6>kernel-repro: " + py + "\n"))
+    os.unlink(records / "a-kernel.buildid")
+    line = _bootcheck_line(tmp_path, notes, records)
+    py = run_cli("running", "--notes", notes, "--records", records, check=1).stdout.splitlines()[-1]
+    cases.append((line, "<4>kernel-repro: " + py + "\n"))
+    for got, want in cases:
+        assert got == want
+    # errors: the Python tool's one-line error, behind "cannot check the running kernel: "
+    (records / "bad.buildid").write_text("not a record\n")
+    line = _bootcheck_line(tmp_path, notes, records)
+    assert line == "<3>kernel-repro: cannot check the running kernel: %s: not a %s file\n" % (
+        records / "bad.buildid", fingerprint.FORMAT)
+    os.unlink(records / "bad.buildid")
+    notes.write_bytes(struct.pack(endian + "III", 6, 4, 0x101) + b"Linux\0\0\0" + b"\0" * 4)
+    line = _bootcheck_line(tmp_path, notes, records)
+    assert line.startswith("<3>kernel-repro: cannot check the running kernel: ") and "GNU build-id" in line
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(not os.path.exists(BUSYBOX), reason="busybox-static is not installed")
+def test_bootcheck_on_real_kernel_notes(plain_a, plain_b, tmp_path):
+    """The .notes of real kernels (what /sys/kernel/notes shows), busybox only."""
+    notes = vmlinux_notes(plain_a.path("vmlinux"), tmp_path / "notes")
+    records = tmp_path / "records"
+    records.mkdir()
+    want = readelf_build_id(plain_a.path("vmlinux"))
+    fingerprint.write_record(str(records / "linux.buildid"), want, "linux")
+    assert _bootcheck_line(tmp_path, notes, records).startswith(
+        "<6>kernel-repro: match: the running kernel %s " % want)
+    other = readelf_build_id(plain_b.path("vmlinux"))
+    fingerprint.write_record(str(records / "linux.buildid"), other, "linux")
+    assert _bootcheck_line(tmp_path, notes, records).startswith(
+        "<4>kernel-repro: MISMATCH: the running kernel %s is not" % want)
