@@ -3,8 +3,8 @@
 """Cost of the kernel sstate group check on top of an OE-Core-like hash check.
 
 A synthetic core-image-minimal-sized set of setscene task ids (real recipe
-file names from an OE-Core checkout when KERNEL_REPRO_OE_CORE or
-/work/oe/oe-core exists, synthetic ones otherwise; target, native and
+file names from an OE-Core checkout when KERNEL_REPRO_OE_CORE, or the src/
+of $KERNEL_REPRO_OE_ENV (scripts/oe-env), exists; synthetic ones otherwise; target, native and
 multiconfig variants; two kernels) is checked against a temporary SSTATE_DIR
 holding ~half of the objects. "baseline" stats every object like OE-Core's
 sstate_checkhashes does for a local cache (no mirror); "grouped" runs the
@@ -39,7 +39,8 @@ KERNEL_EXTRA = ["do_deploy", "do_shared_workdir"]
 
 
 def recipe_files(n):
-    root = os.environ.get("KERNEL_REPRO_OE_CORE", "/work/oe/oe-core")
+    env = os.environ.get("KERNEL_REPRO_OE_ENV")
+    root = os.environ.get("KERNEL_REPRO_OE_CORE") or (os.path.join(env, "src") if env else "")
     files = sorted(glob.glob(os.path.join(root, "meta/recipes-*/*/*.bb")))
     if len(files) < n:
         files += ["/src/meta/recipes-synth/r%d/r%d_1.0.bb" % (i, i) for i in range(n - len(files))]

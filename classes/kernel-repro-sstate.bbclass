@@ -460,7 +460,12 @@ python do_kernel_repro_image_verify () {
         return  # not a kernel built with the layer (linux-dummy ...)
     ig.register_consumer(d.getVar("KERNEL_REPRO_CONSUMERS_DIR"), kpn, image, d.getVar("STAMP"))
     deploy_dir = d.getVar("DEPLOY_DIR_IMAGE")
-    rec_path = os.path.join(deploy_dir, ig.record_name(d.getVar("IMAGE_LINK_NAME") or d.getVar("IMAGE_NAME")))
+    link = d.getVar("IMAGE_LINK_NAME")
+    if not link:
+        bb.note("kernel-repro: image %s: IMAGE_LINK_NAME is empty, the record of its kernel "
+                "cannot be found; not checked" % image)
+        return
+    rec_path = os.path.join(deploy_dir, ig.record_name(link))
     rec = kernel_repro_read_record(d, rec_path)
     if rec is None:
         bb.warn("kernel-repro: image %s has no record of the kernel it holds (%s): it was made "
@@ -502,6 +507,9 @@ def kernel_repro_invalidate_image(d):
             err = sg.mark_stale(obj, index)
             if err:
                 bb.warn("kernel-repro: cannot mark %s stale: %s" % (obj, err))
+# what it reads is set in the task's worker only (the basehash of the
+# verify task would change between the parse and the worker's reparse)
+kernel_repro_invalidate_image[vardepsexclude] = "BB_TASKDEPDATA SSTATE_PKG SSTATE_CURRTASK"
 
 # do_clean postfunc of a kernel: the images that held it lose their rootfs
 # and image stamps, so the next build looks at them (and, if the kernel is

@@ -158,3 +158,47 @@ def test_clean_of_the_kernel_invalidates_registered_images(tmp_path):
     assert ig.invalidate_consumers(reg, "linux-other") == {}
     gone = ig.invalidate_consumers(reg, "linux-yocto")
     assert len(gone["img"]) == 2 and os.listdir(os.path.dirname(stamp)) == []
+
+
+# ------------------------------------------------------------ image files
+
+def _newc(members):
+    """A newc cpio archive of {name: bytes} (regular files) + trailer."""
+    out = b""
+    for ino, (name, data) in enumerate(list(members.items()) + [("TRAILER!!!", b"")]):
+        n = name.encode() + b"\0"
+        mode = 0o100644 if name != "TRAILER!!!" else 0
+        fields = [ino + 1, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(n), 0]
+        head = b"070701" + b"".join(b"%08X" % v for v in fields)
+        out += head + n + b"\0" * ((-(len(head) + len(n))) % 4) + data + b"\0" * ((-len(data)) % 4)
+    return out
+
+
+def test_cpio_members_reads_what_is_wanted_and_writes_nothing(tmp_path):
+    import gzip
+    from kernelrepro import artifacts
+    rec = fingerprint.format_record("ab" * 20, "linux-kr-t3").encode()
+    img = tmp_path / "image.cpio.gz"
+    img.write_bytes(gzip.compress(_newc({"./usr/share/kernel-repro/linux-kr-t3.buildid": rec,
+                                         "../../escape": b"x", "./bin/busybox": b"y" * 1000})))
+    before = set(os.listdir(tmp_path))
+    got = artifacts.cpio_members(str(img), lambda n: n.endswith(".buildid") or "escape" in n)
+    assert got == {"./usr/share/kernel-repro/linux-kr-t3.buildid": rec, "../../escape": b"x"}
+    assert set(os.listdir(tmp_path)) == before and not (tmp_path.parent / "escape").exists()
+    ids = artifacts.image_kernel_ids(str(img), str(tmp_path / "w"))
+    assert list(ids.values()) == ["ab" * 20]
+    assert list(ids) == ["./usr/share/kernel-repro/linux-kr-t3.buildid"]
+
+
+@pytest.mark.parametrize("cut", [50, 200, -20])
+def test_cpio_members_truncated_or_foreign_is_one_error(tmp_path, cut):
+    from kernelrepro import artifacts
+    from kernelrepro.errors import KernelReproError
+    data = _newc({"./boot/x.buildid": b"z" * 300})
+    p = tmp_path / "t.cpio"
+    p.write_bytes(data[:cut])
+    with pytest.raises(KernelReproError):
+        artifacts.cpio_members(str(p), lambda n: True)
+    p.write_bytes(b"not a cpio archive at all, no no no" * 4)
+    with pytest.raises(KernelReproError, match="not a newc cpio"):
+        artifacts.cpio_members(str(p), lambda n: True)

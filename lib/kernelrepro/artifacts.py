@@ -114,6 +114,78 @@ def package_files(rpm, dest):
     return sorted(files)
 
 
+#: newc ("070701") and crc ("070702") cpio headers: magic + 13 hex fields
+_CPIO_HEADER = 110
+
+
+def cpio_members(path, want, limit=1 << 31):
+    """{member name: bytes} of the regular files in a cpio archive (an
+    initramfs image, plain or gzip'd as OE-Core's cpio.gz) whose names
+    ``want`` accepts, read in one pass from the stream: nothing is written
+    anywhere, names with ".." or absolute paths are only names, and every
+    member and the whole read are bounded by ``limit``. KernelReproError
+    on a truncated or foreign archive."""
+    import gzip
+    out = {}
+    with open(path, "rb") as raw:
+        gz = raw.read(2) == b"\x1f\x8b"
+    with (gzip.open if gz else open)(path, "rb") as f:
+        total = 0
+        while True:
+            head = f.read(_CPIO_HEADER)
+            if not head:
+                break
+            if len(head) < _CPIO_HEADER or head[:6] not in (b"070701", b"070702"):
+                raise KernelReproError("%s: not a newc cpio archive (or truncated)" % path)
+            try:
+                fields = [int(head[6 + 8 * i:14 + 8 * i], 16) for i in range(13)]
+            except ValueError:
+                raise KernelReproError("%s: corrupt cpio header" % path)
+            mode, size, namesize = fields[1], fields[6], fields[11]
+            name = f.read(namesize)
+            f.read((-(_CPIO_HEADER + namesize)) % 4)
+            name = name.rstrip(b"\0").decode("utf-8", "surrogateescape")
+            if name == "TRAILER!!!":
+                break
+            total += size
+            if size > limit or total > limit:
+                raise KernelReproError("%s: cpio member %s exceeds the size limit" % (path, name))
+            regular = (mode & 0o170000) == 0o100000
+            if regular and want(name.lstrip("./") if name.startswith("./") else name):
+                data = f.read(size)
+                if len(data) < size:
+                    raise KernelReproError("%s: truncated cpio member %s" % (path, name))
+                out[name] = data
+            else:
+                left = size
+                while left:
+                    chunk = f.read(min(left, 1 << 20))
+                    if not chunk:
+                        raise KernelReproError("%s: truncated cpio member %s" % (path, name))
+                    left -= len(chunk)
+            f.read((-size) % 4)
+    return out
+
+
+def image_kernel_ids(path, workdir):
+    """{member: build-id} of the kernels and build-id records inside an
+    initramfs image (``/boot/<imagetype>-*``, ``/boot/vmlinux-*``,
+    ``/usr/share/kernel-repro/*.buildid``)."""
+    def want(name):
+        name = name.lstrip("/")
+        return (name.startswith("boot/") and is_kernel_file(name)) or \
+            (name.startswith("usr/share/kernel-repro/") and name.endswith(".buildid"))
+    members = cpio_members(path, want)
+    os.makedirs(workdir, exist_ok=True)
+    files = {}
+    for i, (name, data) in enumerate(sorted(members.items())):
+        p = os.path.join(workdir, "m%d-%s" % (i, os.path.basename(name)))
+        with open(p, "wb") as f:
+            f.write(data)
+        files[p] = name
+    return {files[p]: bid for p, bid in kernel_ids_in_files(list(files), workdir).items()}
+
+
 def _q(s):
     return "'" + s.replace("'", "'\\''") + "'"
 

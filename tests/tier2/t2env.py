@@ -3,10 +3,9 @@
 """Shared by the tier-2 tests that run in an existing OE build directory.
 
 Environment (the tests skip, saying why, when it is absent):
-  KERNEL_REPRO_OE_ENV   the workdir made by /work/shared/oe-env/setup.sh
-                        (holds run, src/, build/); the build directory's
-                        layers must include this repository
-                        (bitbake-layers add-layer).
+  KERNEL_REPRO_OE_ENV   the workdir made by the project's own
+                        `scripts/oe-env setup SERIES` (holds run, src/,
+                        build/ with this layer): KERNEL_REPRO_OE_ENV=$(scripts/oe-env path SERIES).
   KERNEL_REPRO_OE_RUN   optional: the command wrapper to use instead of
                         $KERNEL_REPRO_OE_ENV/run (e.g. a copy pointing to a
                         second build directory, to avoid another user's
@@ -25,13 +24,16 @@ ENV = os.environ.get("KERNEL_REPRO_OE_ENV")
 RUN = os.environ.get("KERNEL_REPRO_OE_RUN") or (ENV and os.path.join(ENV, "run"))
 KERNEL = os.environ.get("KERNEL_REPRO_T2_KERNEL", "linux-yocto")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+#: The skip reason when no environment is given: how to make one.
+SETUP_HINT = ("KERNEL_REPRO_OE_ENV is not set: make an environment with `scripts/oe-env setup "
+              "master` (as root; --oecore/--bitbake DIR offline) and set "
+              "KERNEL_REPRO_OE_ENV=$(scripts/oe-env path master)")
 
 
 def skip_unless_available():
     """Module-level skip when there is no usable build environment."""
     if not ENV:
-        pytest.skip("KERNEL_REPRO_OE_ENV is not set (the workdir of /work/shared/oe-env/setup.sh)",
-                    allow_module_level=True)
+        pytest.skip(SETUP_HINT, allow_module_level=True)
     if not (RUN and os.access(RUN, os.X_OK)):
         pytest.skip("no runnable build-env wrapper at %s" % RUN, allow_module_level=True)
     if os.geteuid() != 0:

@@ -4,8 +4,8 @@
 
 Environment (see docs/layer.md):
 
-  KERNEL_REPRO_OE_ENV       a workdir made by oe-env/setup.sh (has ``run`` and
-                            ``src/``); required, the tests skip without it.
+  KERNEL_REPRO_OE_ENV       a workdir made by scripts/oe-env setup SERIES (has
+                            ``run`` and ``src/``); required, the tests skip without it.
   KERNEL_REPRO_T2_BUILDDIR  build directory these tests own (default:
                             $KERNEL_REPRO_OE_ENV/build-kernel-repro-t2). Its
                             conf/ is rewritten by the tests; the environment's
@@ -22,7 +22,7 @@ OE-Core takes ~2 minutes on 2 cores; the parse cache makes reruns fast):
 
 Signatures come from ``bitbake -S lockedsigs`` (one ``pn:task:hash`` line per
 task of the whole dependency graph, written to locked-sigs.inc).
-The tests run ``run`` (runuser), so they need root like setup.sh's wrapper.
+The tests run ``run`` (runuser), so they need root, like scripts/oe-env's wrapper.
 """
 
 import hashlib
@@ -48,12 +48,12 @@ PROBE = os.path.join(ROOT, "tests", "tier2", "probe_datastore.py")
 
 def _skip_reason():
     if not ENV:
-        return "KERNEL_REPRO_OE_ENV is not set (point it at an oe-env/setup.sh workdir)"
+        return t2env.SETUP_HINT
     for p in ("run", "src/oe-init-build-env", "build/conf/local.conf"):
         if not os.path.exists(os.path.join(ENV, p)):
-            return "KERNEL_REPRO_OE_ENV=%s has no %s (not a setup.sh workdir?)" % (ENV, p)
+            return "KERNEL_REPRO_OE_ENV=%s has no %s (not made by scripts/oe-env setup?)" % (ENV, p)
     if os.geteuid() != 0:
-        return "the setup.sh run wrapper uses runuser: run the tier-2 tests as root"
+        return "the oe-env run wrapper uses runuser: run the tier-2 tests as root"
     return None
 
 

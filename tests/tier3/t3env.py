@@ -3,8 +3,8 @@
 """Tier 3 helpers: real BitBake builds of tests/tier3/layer's kernel recipe.
 
 Environment (the tests skip, saying why, when it is absent):
-  KERNEL_REPRO_OE_ENV       an oe-env workdir (shared/oe-env/setup.sh), on
-                            which tests/tier3/setup-tier3 has been run once.
+  KERNEL_REPRO_OE_ENV       a workdir of scripts/oe-env setup SERIES (which
+                            runs tests/tier3/setup-tier3 at its end).
   KERNEL_REPRO_T3_BUILDDIR  the build directory setup-tier3 made (default
                             $KERNEL_REPRO_OE_ENV/build-kernel-repro-t3).
 
@@ -73,7 +73,7 @@ def skip_unless_available():
     t2env.skip_unless_available()
     for p in ("conf/local.conf", "kr-t3-hosttools/dwarfsrcfiles", "sstate"):
         if not os.path.lexists(os.path.join(BUILDDIR, p)):
-            pytest.skip("%s has no %s: run tests/tier3/setup-tier3 %s first"
+            pytest.skip("%s has no %s: run scripts/oe-env setup SERIES (or tests/tier3/setup-tier3 %s)"
                         % (BUILDDIR, p, t2env.ENV), allow_module_level=True)
 
 

@@ -34,8 +34,8 @@ other's caches:
   c2 every other non-empty subset of {deploy, package, packagedata,
      package_write_rpm} lost: one compile each (KERNEL_REPRO_T3_SUBSETS)
 
-Setup: tests/tier3/setup-tier3 $KERNEL_REPRO_OE_ENV (once, as root), then
-KERNEL_REPRO_OE_ENV=... .venv/bin/python -m pytest tests/tier3 -s
+Setup: scripts/oe-env setup master (once, as root), then
+KERNEL_REPRO_OE_ENV=$(scripts/oe-env path master) .venv/bin/python -m pytest tests/tier3 -s
 """
 
 import itertools

@@ -9,12 +9,13 @@
 SUMMARY = "kernel-repro tier 3: a minimal image of the tier-3 kernel"
 LICENSE = "MIT"
 
-IMAGE_INSTALL = "kr-t3-busybox kernel-image kernel-modules ${KERNEL_PACKAGE_NAME}-buildid kernel-repro-bootcheck"
+inherit image
+
+IMAGE_INSTALL = "kr-t3-busybox kernel-image kernel-modules kernel-buildid kernel-repro-bootcheck"
 IMAGE_LINGUAS = ""
 IMAGE_FEATURES = ""
+# no package manager at runtime, so no first-boot postinst runner
 ROOTFS_BOOTSTRAP_INSTALL = ""
 IMAGE_FSTYPES = "cpio.gz"
 # no C library: no ldconfig
 LDCONFIGDEPEND = ""
-
-inherit image
