@@ -378,3 +378,28 @@ def test_setup_recipe_sets_the_lib_checksum():
     assert bbadapter.setup_recipe(d)
     assert d.getVar("KERNEL_REPRO_LIB_SHA256") == bbadapter.lib_sha256()
     assert "KERNEL_REPRO_LIB_SHA256" in bbadapter.TASK_VARDEPS
+
+
+def test_task_modules_follow_every_import_the_classes_make(tmp_path):
+    """The checksum covers what tasks really run: the modules the classes
+    import, and everything those import (fingerprint.read_build_id reads
+    through image and decompress: a change in how a build-id is read must
+    change the kernel's signature). A new import is followed."""
+    import re
+    import shutil
+    names = set(bbadapter.SIGNATURE_MODULES)
+    assert {"image.py", "decompress.py", "fingerprint.py", "imageguard.py"} <= names
+    assert "cli.py" not in names and "demo.py" not in names
+    classes = os.path.join(ROOT, "classes")
+    used = set()
+    for fn in os.listdir(classes):
+        with open(os.path.join(classes, fn)) as f:
+            used |= set(re.findall(r"kernelrepro\.(\w+)", f.read()))
+    assert used <= set(bbadapter.TASK_ENTRY_MODULES), used - set(bbadapter.TASK_ENTRY_MODULES)
+    root = tmp_path / "kernelrepro"
+    shutil.copytree(os.path.dirname(bbadapter.__file__), root,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    assert "compare.py" not in bbadapter.task_modules(root=str(root))
+    fp = root / "fingerprint.py"
+    fp.write_text(fp.read_text() + "\n\ndef _later():\n    from . import compare\n")
+    assert "compare.py" in bbadapter.task_modules(root=str(root))

@@ -73,15 +73,59 @@ TASK_VARDEPS = (
     "KAFLAGS",
 )
 
-#: The modules whose code decides what a kernel task produces (environment,
-#: QA, fingerprint records). Their checksum is KERNEL_REPRO_LIB_SHA256, part
-#: of the kernel tasks' signatures: builders on different versions of this
-#: layer must not share one sstate name for different kernels. (BitBake
-#: tracks library code only for functions of modules listed in BBIMPORTS,
-#: lib/bb/data.py build_dependencies' mod_funcs; a checksum also covers
-#: module-level constants such as the QA defaults.)
-SIGNATURE_MODULES = ("bbadapter.py", "reproenv.py", "kconfigqa.py", "fingerprint.py",
-                     os.path.join("data", "bin", "pahole"))
+#: The modules the layer's classes import at task time. Every module they
+#: import in turn (``task_modules``: function-local imports included, e.g.
+#: fingerprint.read_build_id -> image -> decompress) decides what a kernel
+#: task produces; their checksum is KERNEL_REPRO_LIB_SHA256, part of the
+#: kernel tasks' signatures, so builders on different versions of this
+#: layer never share one sstate name for different kernels. (BitBake's own
+#: BBIMPORTS tracking, lib/bb/data.py build_dependencies' mod_funcs, sees
+#: only fully qualified calls of listed modules' functions, not a
+#: module-level constant or a call one module makes into another; a
+#: checksum over the import closure covers both.)
+TASK_ENTRY_MODULES = ("bbadapter", "fingerprint", "imageguard", "sstategroup", "errors")
+#: Data files a task runs (the pahole wrapper).
+TASK_DATA_FILES = (os.path.join("data", "bin", "pahole"),)
+
+
+def _imports_of(path, package="kernelrepro"):
+    """Names of the package's modules that the module at ``path`` imports."""
+    import ast
+    with open(path, "rb") as f:
+        tree = ast.parse(f.read(), path)
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1 and node.module:            # from .x import y
+                out.add(node.module.split(".")[0])
+            elif node.level == 1:                          # from . import x, y
+                out.update(a.name for a in node.names)
+            elif node.level == 0 and node.module == package:   # from kernelrepro import x
+                out.update(a.name for a in node.names)
+            elif node.level == 0 and (node.module or "").startswith(package + "."):
+                out.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith(package + "."):           # import kernelrepro.x
+                    out.add(a.name.split(".")[1])
+    return out
+
+
+def task_modules(entries=TASK_ENTRY_MODULES, root=None):
+    """Sorted file names (``x.py``) of ``entries`` and every module of the
+    package they import, directly or not."""
+    here = root or os.path.dirname(os.path.abspath(__file__))
+    seen, todo = set(), list(entries)
+    while todo:
+        name = todo.pop()
+        if name in seen or not os.path.isfile(os.path.join(here, name + ".py")):
+            continue
+        seen.add(name)
+        todo.extend(_imports_of(os.path.join(here, name + ".py")) - seen)
+    return tuple(sorted(n + ".py" for n in seen))
+
+
+SIGNATURE_MODULES = task_modules() + TASK_DATA_FILES
 
 #: Where the user's module signing key is installed in ${B}; CONFIG_MODULE_SIG_KEY
 #: is pointed at this *relative* name (relative to the object tree, as kbuild
