@@ -19,7 +19,7 @@ do_configure[noexec] = "1"
 do_compile[noexec] = "1"
 
 # the applets the tier-3 image uses (busybox-static resolves the rest itself)
-KR_T3_APPLETS = "sh mount umount uname cat ls od sed sleep dmesg poweroff reboot modprobe insmod lsmod mkdir echo grep"
+KR_T3_APPLETS = "sh mount umount uname cat ls od sed sleep dmesg poweroff reboot modprobe insmod lsmod mkdir echo grep ln rm"
 
 do_install() {
     bin=$(find ${S}/kr-t3-busybox -name busybox -type f | head -n1)

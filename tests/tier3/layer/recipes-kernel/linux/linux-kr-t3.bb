@@ -93,3 +93,15 @@ python kr_t3_fail_deploy () {
 }
 kr_t3_fail_deploy[vardepsexclude] = "KR_T3_FAIL_DEPLOY"
 do_deploy[prefuncs] += "kr_t3_fail_deploy"
+
+# The image level: OE-Core's rootfs step runs depmodwrapper itself after
+# installing the packages (lib/oe/rootfs.py, _generate_kernel_module_deps);
+# kernel-base's postinst runs it as well, inside the rootfs, where Debian's
+# rpm (standing in for rpm-native, which runs scriptlets outside the rootfs
+# with the native sysroot on PATH) cannot reach the host's depmodwrapper
+# stand-in. At rootfs time, leave it to the rootfs step.
+pkg_postinst:${KERNEL_PACKAGE_NAME}-base () {
+	if [ -z "$D" ]; then
+		depmod -a ${KERNEL_VERSION}
+	fi
+}
