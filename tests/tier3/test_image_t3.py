@@ -210,8 +210,12 @@ def boot(bzimage, initrd, timeout=120):
            "-initrd", initrd, "-append", "console=ttyS0 panic=-1"]
     if os.access("/dev/kvm", os.R_OK | os.W_OK):
         cmd[1:1] = ["-enable-kvm"]
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
-    return r.stdout.decode("utf-8", "replace")
+    try:
+        out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, timeout=timeout).stdout
+    except subprocess.TimeoutExpired as e:
+        out = e.output or b""
+    return out.decode("utf-8", "replace")
 
 
 def test_boot_the_image_busybox_only(work):
