@@ -11,7 +11,10 @@ LICENSE = "MIT"
 
 inherit image
 
-IMAGE_INSTALL = "kr-t3-busybox kernel-image kernel-modules kernel-buildid kernel-repro-bootcheck"
+# kernel-buildid (the compile's build-id record) exists with the layer
+# enabled; the control builds of tier 3 run without it
+IMAGE_INSTALL = "kr-t3-busybox kernel-image kernel-modules kernel-repro-bootcheck \
+                 ${@'kernel-buildid' if bb.data.inherits_class('kernel-repro', d) else ''}"
 IMAGE_LINGUAS = ""
 IMAGE_FEATURES = ""
 # no package manager at runtime, so no first-boot postinst runner
