@@ -65,9 +65,10 @@ def all_ids(work, tmp=None, layer=True):
     ids = t3env.build_ids(t3env.output_ids(work, tmp))
     img = image_file(tmp)
     inside = artifacts.image_kernel_ids(img, os.path.join(work, "img-%d" % len(os.listdir(work))))
-    assert any("/boot/bzImage" in m for m in inside), inside
+    inside = {"/" + m.lstrip("./"): bid for m, bid in inside.items()}
+    assert any(m.startswith("/boot/bzImage") for m in inside), inside
     for member, bid in inside.items():
-        ids["image %s" % member.lstrip(".")] = bid
+        ids["image %s" % member] = bid
     if layer:
         deploy = t3env.paths(tmp)["deploy"]
         rec = sorted(glob.glob(os.path.join(deploy, "%s-%s*.kernel-repro.buildid" % (IMAGE, t3env.MACHINE))))
