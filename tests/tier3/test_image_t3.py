@@ -78,6 +78,7 @@ def all_ids(work, tmp=None, layer=True):
 
 
 def image_runs(b):
+    """(real, setscene) task names (without do_) of the image in a run."""
     real, setscene, _ = artifacts.task_runs(b.out, IMAGE)
     return real, setscene
 
@@ -108,7 +109,7 @@ def test_h0_control_the_hole_without_the_layer(work):
     b = t3env.bitbake(IMAGE, "plain", what="h0: image again")
     assert b.compiles == 1, "the kernel is compiled again"
     real, _ = image_runs(b)
-    assert not (real & {"do_" + t for t in IMAGE_TASKS}), real
+    assert not (real & set(IMAGE_TASKS)), real
     assert not b.errors()
     ids = all_ids(work, layer=False)
     img, dbg = split(ids)
@@ -124,22 +125,22 @@ def test_h1_the_same_commands_with_the_layer(work):
     b = t3env.bitbake(IMAGE, "group", what="h1: image, layer enabled (empty TMPDIR+SSTATE_DIR)")
     assert b.compiles == 1
     real, _ = image_runs(b)
-    assert "do_kernel_repro_image_verify" in real and "do_rootfs" in real, real
+    assert "kernel_repro_image_verify" in real and "rootfs" in real, real
     first = all_ids(work)
     x = one_compile({k: (v, None) for k, v in first.items()}, "h1 first build")
     t3env.bitbake("-c cleansstate %s" % PN, "group", what="h1: cleansstate of the kernel")
     b = t3env.bitbake(IMAGE, "group", what="h1: image again")
     assert b.compiles == 1
     real, setscene = image_runs(b)
-    assert {"do_rootfs", "do_image_cpio", "do_image_complete"} <= real, (real, setscene)
-    assert "do_image_complete" not in setscene
+    assert {"rootfs", "image_cpio", "image_complete"} <= real, (real, setscene)
+    assert "image_complete" not in setscene
     assert "kr-t3-image.bb: not restoring" in b.out and "rebuilt in this build" in b.out
     y = one_compile({k: (v, None) for k, v in all_ids(work).items()}, "h1 after cleansstate")
     assert y != x, "two compiles of the non-reproducible kernel differ"
     # no-change rebuild: nothing compiled, the image not rebuilt, the check ran
     b = t3env.bitbake(IMAGE, "group", what="h1: no-change rebuild")
     real, _ = image_runs(b)
-    assert b.compiles == 0 and "do_rootfs" not in real and "do_kernel_repro_image_verify" in real, real
+    assert b.compiles == 0 and "rootfs" not in real and "kernel_repro_image_verify" in real, real
     # the image's sstate object holds the new compile (the old one replaced)
     objs = t3env.artifacts.sstate_objects(t3env.sstate_dir(), IMAGE)
     assert len(objs.get("image_complete", [])) == 1, objs
@@ -164,7 +165,7 @@ def test_h2_lost_without_a_clean_is_stopped_then_repaired(work):
     b = t3env.bitbake(IMAGE, "group", check=False, what="h2: image after the kernel was lost")
     assert b.rc != 0 and b.compiles == 1
     real, _ = image_runs(b)
-    assert "do_rootfs" not in real
+    assert "rootfs" not in real
     err = [l for l in b.errors() if "kernel-repro: image %s holds a kernel from another compile" % IMAGE in l]
     assert err, b.errors()
     z = one_compile(t3env.output_ids(work), "h2 kernel outputs")
@@ -172,7 +173,7 @@ def test_h2_lost_without_a_clean_is_stopped_then_repaired(work):
     # the command the message gives repairs it
     b = t3env.bitbake(IMAGE, "group", what="h2: the same command again")
     real, _ = image_runs(b)
-    assert b.compiles == 0 and "do_rootfs" in real, real
+    assert b.compiles == 0 and "rootfs" in real, real
     assert one_compile({k: (v, None) for k, v in all_ids(work).items()}, "h2 repaired") == z
     STATE["h2"] = z
 
@@ -187,7 +188,7 @@ def test_h3_fresh_tmpdir_partial_kernel_group(work):
     t3env.fresh_tmpdir()
     b = t3env.bitbake(IMAGE, "plain", what="h3: fresh TMPDIR, deploy lost, layer not enabled")
     real, setscene = image_runs(b)
-    assert "do_image_complete" in setscene and "do_rootfs" not in real, (real, setscene)
+    assert "image_complete" in setscene and "rootfs" not in real, (real, setscene)
     ids = all_ids(work, layer=False)
     assert ids["deployed bzImage"] != split(ids)[0], "control: image and deploy differ: %s" % ids
 
@@ -197,7 +198,7 @@ def test_h3_fresh_tmpdir_partial_kernel_group(work):
     b = t3env.bitbake(IMAGE, "group", what="h3: fresh TMPDIR, deploy lost, layer enabled")
     assert b.compiles == 1
     real, setscene = image_runs(b)
-    assert "do_rootfs" in real and "do_image_complete" not in setscene, (real, setscene)
+    assert "rootfs" in real and "image_complete" not in setscene, (real, setscene)
     w = one_compile({k: (v, None) for k, v in all_ids(work).items()}, "h3 with the layer")
     assert w != STATE.get("h2")
     STATE["h3"] = w
