@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "tier2"))
 sys.path.insert(0, os.path.join(ROOT, "lib"))
 
 import t2env  # noqa: E402
-from kernelrepro import artifacts, fingerprint, image  # noqa: E402
+from kernelrepro import artifacts, fingerprint, image, sstategroup  # noqa: E402
 
 PN = "linux-kr-t3"
 MACHINE = "qemux86-64"
