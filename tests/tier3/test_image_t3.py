@@ -217,8 +217,8 @@ def boot(bzimage, initrd, timeout=120):
     qemu = shutil.which("qemu-system-x86_64") or pytest.skip("no qemu-system-x86_64")
     cmd = [qemu, "-machine", "q35", "-m", "256", "-nographic", "-no-reboot", "-kernel", bzimage,
            "-initrd", initrd, "-append", "console=ttyS0 panic=-1"]
-    if os.access("/dev/kvm", os.R_OK | os.W_OK):
-        cmd[1:1] = ["-enable-kvm"]
+    # TCG, not KVM: under nested virtualisation KVM stalled in the firmware
+    # here; the tiny kernel boots in seconds without it
     try:
         out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              stdin=subprocess.DEVNULL, timeout=timeout).stdout
@@ -232,7 +232,7 @@ def test_boot_the_image_busybox_only(work):
     image; the boot check (sh + busybox, no Python in the image) logs the
     match line. Booted with a kernel of another compile (h0's, kept in the
     plain cache's outputs), it logs the warning line."""
-    w = STATE.get("h3") or pytest.skip("needs h3")
+    w = one_compile({k: (v, None) for k, v in all_ids(work).items()}, "the image to boot")
     deploy = t3env.paths()["deploy"]
     bz = os.path.realpath(os.path.join(deploy, "bzImage"))
     log = boot(bz, image_file())
