@@ -116,7 +116,10 @@ def test_g_nochange_rebuild_compiles_nothing(work):
     t3env.fresh_tmpdir()
     b = t3env.bitbake(PN, "group", what="g: no-change rebuild, empty TMPDIR, complete cache")
     assert b.compiles == 0, b.real
-    assert set(BINARY_TASKS) <= b.setscene, b.setscene
+    # what the build needs is restored (do_package's object only when a
+    # task needs it: BitBake skips that setscene when its users are covered)
+    assert {"deploy", "packagedata", "package_write_rpm"} <= b.setscene, b.setscene
+    assert not (b.real & set(BINARY_TASKS)), b.real
     assert "kernel-repro: of those found" not in b.out
     assert one_compile(t3env.output_ids(work), "g fresh TMPDIR") == STATE["x"]
 
