@@ -28,6 +28,8 @@ compiles always differ and a mix is visible. The tests run in file order:
       the deploy directory a new one; with it, one new compile everywhere
   boot  the image booted with qemu: the busybox-only boot check logs the
       match line for its own kernel and the warning line for another
+  runqemu  OE-Core's runqemu boots it (the host's qemu standing in for
+      qemu-system-native), the match line on the console
 """
 
 import glob
@@ -251,3 +253,28 @@ def test_boot_the_image_busybox_only(work):
     assert oid != w
     assert re.search(r"kernel-repro: MISMATCH: the running kernel %s is not the kernel this image's "
                      r"build-id records describe \(%s=%s\)" % (oid, PN, w), log), log[-3000:]
+
+
+def test_runqemu_boots_the_image(work):
+    """OE-Core's runqemu boots the tier-3 image (ramfs, slirp, serial) with
+    the host's qemu-system-x86_64 standing in for qemu-system-native: a link
+    where the image's qemuboot.conf (staging_bindir_native) looks for it.
+    The boot check's match line is on the console."""
+    w = one_compile({k: (v, None) for k, v in all_ids(work).items()}, "the image runqemu boots")
+    deploy = t3env.paths()["deploy"]
+    conf = glob.glob(os.path.join(deploy, "%s-%s*.qemuboot.conf" % (IMAGE, t3env.MACHINE)))
+    assert conf, "no qemuboot.conf in %s" % deploy
+    with open(sorted(conf)[0]) as f:
+        rel = re.search(r"^staging_bindir_native = (\S+)", f.read(), re.M).group(1)
+    bindir = os.path.normpath(os.path.join(deploy, rel))
+    os.makedirs(bindir, exist_ok=True)
+    link = os.path.join(bindir, "qemu-system-x86_64")
+    if not os.path.lexists(link):
+        os.symlink(shutil.which("qemu-system-x86_64") or pytest.skip("no qemu-system-x86_64"), link)
+    uid, gid = t3env.owner()
+    for p in (bindir, link):
+        os.lchown(p, uid, gid)
+    rc, out, secs = t3env.t2env.run('runqemu qemux86-64 %s ramfs nographic slirp qemuparams="-no-reboot"'
+                                    % IMAGE, timeout=300, builddir=t3env.BUILDDIR)
+    assert "kr-t3: done" in out, out[-3000:]
+    assert "kernel-repro: match: the running kernel %s is the build recorded for %s" % (w, PN) in out, out[-3000:]
