@@ -187,16 +187,17 @@ def mismatch_message(recipe, ids, fix_target=""):
             % (recipe, ", ".join(parts), recipe, target))
 
 
-def check_pair(recipe, ids, fix_target=""):
+def check_pair(recipe, ids, fix_target="", message=None):
     """Raise FingerprintMismatch unless all given build-ids are equal.
 
     ``ids`` is a sequence of (where, build_id); entries whose build_id is
     None or empty (an output that is absent) are skipped. Returns the common
-    build-id, or None when fewer than one id was given.
+    build-id, or None when fewer than one id was given. ``message``:
+    callable(present ids) -> the error text (default ``mismatch_message``).
     """
     present = [(w, b.strip().lower()) for w, b in ids if b]
     values = {b for _, b in present}
     if len(values) > 1:
-        raise FingerprintMismatch(mismatch_message(recipe, present, fix_target),
-                                  recipe, present)
+        text = message(present) if message else mismatch_message(recipe, present, fix_target)
+        raise FingerprintMismatch(text, recipe, present)
     return values.pop() if values else None

@@ -34,7 +34,7 @@ Plain functions over paths and strings; the class wires them.
 import glob
 import os
 
-from .fingerprint import FingerprintMismatch
+from .fingerprint import check_pair
 
 #: Name of the image's kernel record in DEPLOY_DIR_IMAGE, beside the image.
 RECORD_SUFFIX = ".kernel-repro.buildid"
@@ -76,11 +76,9 @@ def check_image(image_pn, kernel_pn, ids, invalidated=True):
 
     ``ids`` as ``image_ids`` returns. Returns the common id, or None when
     fewer than two copies could be compared."""
-    values = {b for _, b in ids}
-    if len(values) > 1:
-        raise FingerprintMismatch(mismatch_message(image_pn, kernel_pn, ids, invalidated),
-                                  kernel_pn, ids)
-    return values.pop() if len(ids) > 1 else None
+    bid = check_pair(kernel_pn, ids,
+                     message=lambda present: mismatch_message(image_pn, kernel_pn, present, invalidated))
+    return bid if len(ids) > 1 else None
 
 
 # ------------------------------------------------------------ stamps
