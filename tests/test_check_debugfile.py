@@ -74,7 +74,9 @@ def test_check_only_keep_debug_file_matches(request, tmp_path, payload_of, which
     r = run_cli("check", k.path("bzImage"), dbg, check=0)
     lines = r.stdout.strip().splitlines()
     assert lines[-1].startswith("match:"), r.stdout
-    assert ("sections:      %d allocated sections compared, 0 differ" % compared) in lines
+    shared = compared + len(skipped)
+    assert ("sections:      %d allocated sections compared, 0 differ (of %d on both sides; "
+            "addresses and flags compared for all)" % (compared, shared)) in lines, r.stdout
     skip_lines = [x for x in lines if x.startswith("skipped:")]
     assert len(skip_lines) == 1, r.stdout
     line = skip_lines[0]
@@ -90,6 +92,7 @@ def test_check_only_keep_debug_file_matches(request, tmp_path, payload_of, which
     assert sec["skipped"] == skipped
     assert sec["skipped_no_bytes_in_image"] == []
     assert sec["compared"] == compared and compared >= 1  # .notes at least
+    assert sec["layout"] == shared and sec["only_in_image"] == sec["only_in_debug"] == []
 
 
 def test_check_strip_debug_file_matches(plain_a, tmp_path, payload_of):

@@ -176,7 +176,7 @@ def test_check_of_a_compressed_image_whose_sections_moved(tmp_path, moved):
     sections are compared by name, where each side has them, whether the debug
     file lays them out at the same offsets or elsewhere."""
     import gzip
-    from test_hostile_compare import NOTE_SEC, make_elf
+    from test_hostile_compare import NOTE_SEC, make_elf, with_symtab
     text, data = os.urandom(3 << 20) + b"\0" * 12345, os.urandom((1 << 20) + 7)
     secs = [NOTE_SEC, (".text", 1, 6, text, 0, 0), (".data", 1, 3, data, 0, 0),
             (".comment", 1, 0, b"image\0", 0, 0)]
@@ -184,10 +184,10 @@ def test_check_of_a_compressed_image_whose_sections_moved(tmp_path, moved):
     gz = tmp_path / "image.gz"
     gz.write_bytes(gzip.compress(img.read_bytes(), 1))
     pad = [(".pad", 1, 0, b"p" * 4099, 0, 0)] if moved else []
-    dbg = make_elf(secs[:1] + pad + secs[1:3], tmp_path / "debug.elf")
+    dbg = make_elf(with_symtab(secs[:1] + pad + secs[1:3]), tmp_path / "debug.elf")
     r = json.loads(run_cli("check", "--json", gz, dbg, check=0).stdout)
     assert r["sections"]["compared"] == 3 and r["sections"]["differ"] == [], r
-    other = make_elf(secs[:1] + pad + [secs[1], (".data", 1, 3, data[:-1] + bytes([data[-1] ^ 1]), 0, 0)],
+    other = make_elf(with_symtab(secs[:1] + pad + [secs[1], (".data", 1, 3, data[:-1] + bytes([data[-1] ^ 1]), 0, 0)]),
                      tmp_path / "other.elf")
     r = json.loads(run_cli("check", "--json", gz, other, check=1).stdout)
     assert r["sections"]["differ"] == [".data"], r

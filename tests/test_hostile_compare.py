@@ -111,6 +111,13 @@ def _symtab(n, prefix, value_shift=0):
     return b"".join(syms), bytes(strs)
 
 
+def with_symtab(sections, n=1):
+    """``sections`` and a symbol table after them: what check needs of a debug file."""
+    symtab, strtab = _symtab(n, b"sym_")
+    return list(sections) + [(".symtab", 2, 0, symtab, len(sections) + 2, 24),
+                             (".strtab", 3, 0, strtab, 0, 0)]
+
+
 def _elf_with_symbols(path, n, prefix=b"sym_", shift=0, bid=BID):
     symtab, strtab = _symtab(n, prefix, shift)
     return make_elf([(".note.gnu.build-id", 7, 2, note(bid), 0, 0),
@@ -156,9 +163,12 @@ def _compressed_section(claim, payload_mib=0, ch_type=1, data=b""):
     return struct.pack("<IIQQ", ch_type, 0, claim, 8) + z
 
 
+TEXT_SEC = (".text", 1, 6, b"\x90" * 64, 0, 0)
+
+
 def _elf_with_compressed(path, claim, payload_mib=0, ch_type=1, data=b""):
-    return make_elf([NOTE_SEC, (".data.z", 1, SHF_ALLOC | SHF_COMPRESSED,
-                                _compressed_section(claim, payload_mib, ch_type, data), 0, 0)],
+    return make_elf(with_symtab([NOTE_SEC, TEXT_SEC, (".data.z", 1, SHF_ALLOC | SHF_COMPRESSED,
+                                _compressed_section(claim, payload_mib, ch_type, data), 0, 0)]),
                     path)
 
 
@@ -194,10 +204,11 @@ def test_check_names_a_section_compressed_otherwise_as_skipped(tmp_path):
 def test_check_inflates_a_good_compressed_section_in_bounded_steps(tmp_path):
     data = os.urandom(3 * MIB + 5) + b"\0" * (9 * MIB)
     a = _elf_with_compressed(tmp_path / "a.elf", len(data), data=data)
-    b = make_elf([NOTE_SEC, (".data.z", 1, SHF_ALLOC, data, 0, 0)], tmp_path / "b.elf")
+    b = make_elf(with_symtab([NOTE_SEC, TEXT_SEC, (".data.z", 1, SHF_ALLOC, data, 0, 0)]),
+                 tmp_path / "b.elf")
     r = run_bounded("check", a, b, timeout=60, mem_mib=400)
-    assert r.returncode == 0 and "2 allocated sections compared, 0 differ" in r.stdout, r
-    c = make_elf([NOTE_SEC, (".data.z", 1, SHF_ALLOC, data[:-1] + b"\1", 0, 0)],
+    assert r.returncode == 0 and "3 allocated sections compared, 0 differ" in r.stdout, r
+    c = make_elf(with_symtab([NOTE_SEC, TEXT_SEC, (".data.z", 1, SHF_ALLOC, data[:-1] + b"\1", 0, 0)]),
                  tmp_path / "c.elf")
     r = run_bounded("check", a, c, timeout=60, mem_mib=400)
     assert r.returncode == 1 and "1 differ" in r.stdout, r
@@ -288,3 +299,34 @@ def test_chunked_string_scan_finds_what_one_pass_finds_across_chunk_edges():
     for key in ("banner", "dates", "user_host"):
         assert got[key] == sorted(x.decode("utf-8", "replace") for x in want[key]), key
     assert "/home/user/build/linux/kernel/fork.c" in {p.decode() for p in got["paths"]}
+
+
+ASM32 = """
+.text
+.globl f
+f: ret
+.section .debug_str,"MS",@progbits,1
+.string "a debug string long enough to be worth compressing, a debug string long enough"
+.section .note.gnu.build-id,"a",@note
+.long 4, 20, 3
+.string "GNU"
+.byte 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20
+"""
+
+
+def test_diff_of_32_bit_elfs_with_zlib_compressed_debug_sections(tmp_path):
+    """Elf32_Chdr is 12 bytes (ch_type, ch_size, ch_addralign), not 16: read as 16,
+    the zlib data started 4 bytes late and diff failed with 'incorrect header check'."""
+    if not shutil.which("as") or not shutil.which("objcopy"):
+        pytest.skip("binutils needed")
+    (tmp_path / "a.s").write_text(ASM32)
+    a, z = tmp_path / "a.o", tmp_path / "z.o"
+    subprocess.run(["as", "--32", "-o", str(a), str(tmp_path / "a.s")], check=True)
+    subprocess.run(["objcopy", "--compress-debug-sections=zlib-gabi", str(a), str(z)], check=True)
+    r = run_bounded("diff", "--json", a, z, timeout=60, mem_mib=400)
+    import json
+    assert r.returncode == 1, r
+    rep = json.loads(r.stdout)
+    assert rep["sections"]["differ"] == [] and ".debug_str" not in rep["sections"]["only_a"], rep
+    r = run_bounded("diff", a, z, timeout=60, mem_mib=400)
+    assert "every section has the same contents" in r.stdout, r

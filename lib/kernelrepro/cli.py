@@ -109,8 +109,12 @@ def _report_check(args, r, debug_name, out):
         out.write("debug vmlinux: %s  %s\n" % (r["debug"]["build_id"], debug_name))
         sec = r["sections"]
         if sec:
-            out.write("sections:      %d allocated sections compared, %d differ\n" % (
-                sec["compared"], len(sec["differ"])))
+            out.write("sections:      %d allocated sections compared, %d differ (of %d on both "
+                      "sides; addresses and flags compared for all)\n"
+                      % (sec["compared"], len(sec["differ"]), sec["layout"]))
+            for key, where in (("only_in_image", "image only"), ("only_in_debug", "debug only")):
+                if sec[key]:
+                    out.write("%-15s%s\n" % (where + ":", _names(sec[key])))
             if sec["skipped"]:
                 out.write("skipped:       %s\n" % _skipped_line(sec))
         out.write(r["verdict"] + "\n")

@@ -42,8 +42,16 @@ MAX_SYMBOL_NAME = 4096
 DEFLATE_MAX_RATIO = 1032
 ELFCOMPRESS_ZLIB = 1
 SHF_ALLOC, SHF_COMPRESSED = 0x2, 0x800
-SHT_NOBITS = 8
+SHT_NULL, SHT_SYMTAB, SHT_STRTAB, SHT_NOBITS = 0, 2, 3, 8
 SHN_XINDEX = 0xffff
+PT_LOAD = 1
+#: More sections than this: not a kernel (a vmlinux has ~50-100); refused before
+#: they are held in memory (each costs ~600 bytes).
+MAX_SECTIONS = 1 << 16
+#: What check needs of the debug file, the least a kernel-dbg vmlinux
+#: (``objcopy --only-keep-debug``) carries: a section table whose allocated
+#: sections include these, and a symbol table.
+DEBUG_MINIMUM_ALLOC = (".text",)
 #: A section name is read up to its NUL, at most this long (past the string table: 256).
 MAX_SECTION_NAME = 4096
 
@@ -81,26 +89,53 @@ def check(image_path, debug_path, limit=decompress.DEFAULT_LIMIT):
         img = _described(image_path, ik, iblob, ilayers)
         with image.open_payload(debug_path, limit) as (dk, dblob, dlayers):
             dbg = _described(debug_path, dk, dblob, dlayers)
+            if dk != "elf":
+                raise FormatError("%s: not a debug vmlinux (%s, not ELF): check compares an "
+                                  "image with the ELF vmlinux its symbols come from (kernel-dbg's "
+                                  "or the build's)" % (debug_path, dbg["layers"][-1] if dbg["layers"]
+                                                       else dk))
             sections = None
-            if ik == "elf" and dk == "elf":
+            if ik == "elf":
                 sections = _compare_alloc_sections(_Source(iblob, image_path),
-                                                   _Source(dblob, debug_path), limit)
+                                                   _Source(dblob, debug_path), limit,
+                                                   image_path, debug_path)
+            else:
+                _Elf(_Source(dblob, debug_path)).sections(debug_path, debug=True)
     result = {"image": img, "debug": dbg, "build_id_match": img["build_id"] == dbg["build_id"]}
     result["sections"] = sections
-    result["match"] = result["build_id_match"] and not (sections and sections["differ"])
-    if result["match"]:
-        result["verdict"] = "match: both come from the link with build-id %s" % img["build_id"]
-    elif result["build_id_match"]:
-        result["verdict"] = ("MISMATCH: same build-id %s but %d allocated section(s) differ (%s): "
-                             "the image was modified after linking"
-                             % (img["build_id"], len(sections["differ"]),
-                                ", ".join(sections["differ"][:5])))
-    else:
-        result["verdict"] = ("MISMATCH: image build-id %s != debug vmlinux build-id %s: the symbols "
-                             "are from another build" % (img["build_id"], dbg["build_id"]))
-    if sections and sections["skipped_compressed"]:
-        result["verdict"] += " (skipped (compressed): %s)" % ", ".join(sections["skipped_compressed"][:5])
+    result["match"] = result["build_id_match"] and not (sections and _differs(sections))
+    result["verdict"] = _verdict(result, img, dbg, sections)
     return result
+
+
+def _differs(sections):
+    return bool(sections["differ"] or sections["only_in_image"] or sections["only_in_debug"])
+
+
+def _verdict(result, img, dbg, sections):
+    if not result["build_id_match"]:
+        return ("MISMATCH: image build-id %s != debug vmlinux build-id %s: the symbols "
+                "are from another build" % (img["build_id"], dbg["build_id"]))
+    if sections is None:
+        return ("match: both carry build-id %s (a raw image has no section table: the build-id "
+                "note is what was compared)" % img["build_id"])
+    if _differs(sections):
+        parts = []
+        if sections["differ"]:
+            parts.append("%d allocated section(s) differ (%s)" % (
+                len(sections["differ"]), ", ".join(sections["differ"][:5])))
+        for key, where in (("only_in_image", "in the image only"),
+                           ("only_in_debug", "in the debug file only")):
+            if sections[key]:
+                parts.append("allocated section(s) %s: %s" % (where, ", ".join(sections[key][:5])))
+        return ("MISMATCH: same build-id %s but %s: the image was modified after linking"
+                % (img["build_id"], "; ".join(parts)))
+    v = ("match: both come from the link with build-id %s (%d allocated sections on both sides "
+         "at the same addresses; the contents of %d compared, equal)"
+         % (img["build_id"], sections["layout"], sections["compared"]))
+    if sections["skipped_compressed"]:
+        v += " (skipped (compressed): %s)" % ", ".join(sections["skipped_compressed"][:5])
+    return v
 
 
 def _described(path, kind, blob, layers):
@@ -174,6 +209,7 @@ class _Elf:
         is64 = h["class"] == 2
         self._std = 64 if is64 else 40
         self._fmt = h["endian"] + ("IIQQQQIIQQ" if is64 else "IIIIIIIIII")
+        self.strtab, self.strndx = None, 0
 
     def _table(self, h):
         return image._header_table(self.src.blob, h, "sh", "section header", self._std, self._fmt)
@@ -194,11 +230,16 @@ class _Elf:
             strndx = first[6] if strndx == SHN_XINDEX else strndx
         if not num:
             return
+        if num > MAX_SECTIONS:
+            raise FormatError("the ELF claims %d sections, more than a kernel has (at most %d "
+                              "read)" % (num, MAX_SECTIONS))
         h = dict(h, shnum=num)
         if strndx >= num:
             raise FormatError("corrupt ELF: the section name table is section %d of %d"
                               % (strndx, num))
-        names = self._names(self._entry(h, strndx))
+        self.strtab = self._entry(h, strndx)
+        self.strndx = strndx
+        names = self._names(self.strtab)
         for ent in self._table(h):
             s = _Section(zip(("sh_name", "sh_type", "sh_flags", "sh_addr", "sh_offset",
                               "sh_size", "sh_link", "sh_info", "sh_addralign", "sh_entsize"),
@@ -207,6 +248,84 @@ class _Elf:
                 s["sh_type"] = "SHT_NOBITS"
             s.name = names(s["sh_name"])
             yield s
+
+    def segments(self):
+        """(p_type, p_offset, p_vaddr, p_filesz) of each program header."""
+        h, is64 = self.h, self.elfclass == 64
+        for ent in image._header_table(self.src.blob, h, "ph", "program header",
+                                       56 if is64 else 32,
+                                       h["endian"] + ("IIQQQQQQ" if is64 else "IIIIIIII")):
+            if is64:
+                yield ent[0], ent[2], ent[3], ent[5]
+            else:
+                yield ent[0], ent[1], ent[2], ent[4]
+
+    def sections(self, name, debug=False):
+        """Every section, checked to be comparable; raises FormatError naming ``name``.
+
+        Refused: no section table; a name table that is missing, not a string
+        table or past the end of the data; a section other than the null one
+        without a name; a section with bytes past the end of the data; and, for
+        an image, a loadable segment past the end of the data (a payload
+        shorter than its headers say) or an allocated section without bytes
+        (SHT_NOBITS) where a segment has file bytes (.text marked NOBITS).
+        For a debug file, DEBUG_MINIMUM_ALLOC and a symbol table.
+        """
+        what = "debug file" if debug else "image"
+        try:
+            secs = list(self.iter_sections())
+            size = _file_size(self.src)
+            if not secs:
+                raise FormatError("has no section table: its sections cannot be compared")
+            st = self.strtab
+            if self.strndx == 0 or st[1] != SHT_STRTAB or st[4] > size or st[5] > size - st[4]:
+                raise FormatError("its section name table (section %d) is %s" % (
+                    self.strndx, "missing" if self.strndx == 0 else
+                    "not a string table" if st[1] != SHT_STRTAB else "past the end of the data"))
+            for i, sec in enumerate(secs):
+                if i == 0 or sec["sh_type"] == SHT_NULL:
+                    continue
+                if not sec.name:
+                    raise FormatError("section %d has no name (a corrupt section table)" % i)
+                if sec["sh_type"] != "SHT_NOBITS":
+                    _section_range(sec, size)
+            if debug:
+                self._require_minimum(secs)
+            else:
+                self._check_segments(secs, size)
+        except FormatError as e:
+            raise FormatError("%s: %s cannot be compared: %s" % (name, what, e))
+        except (struct.error, ValueError) as e:
+            raise FormatError("%s: %s cannot be compared: corrupt ELF: %s" % (name, what, e))
+        return secs
+
+    def _check_segments(self, secs, size):
+        backed = []
+        for i, (ptype, off, vaddr, filesz) in enumerate(self.segments()):
+            if ptype != PT_LOAD:
+                continue
+            if off > size or filesz > size - off:
+                raise FormatError("loadable segment %d ends at 0x%x, past the end of the data "
+                                  "(%d bytes): a truncated or corrupt payload"
+                                  % (i, off + filesz, size))
+            backed.append((vaddr, vaddr + filesz))
+        for sec in secs:
+            if sec["sh_type"] == "SHT_NOBITS" and sec["sh_flags"] & SHF_ALLOC and sec["sh_size"]:
+                a, z = sec["sh_addr"], sec["sh_addr"] + sec["sh_size"]
+                if any(a < hi and lo < z for lo, hi in backed):
+                    raise FormatError("section %s has no bytes (SHT_NOBITS) but lies where a "
+                                      "loadable segment has file bytes: an inconsistent section "
+                                      "table" % sec.name)
+
+    @staticmethod
+    def _require_minimum(secs):
+        alloc = {s.name for s in secs if s["sh_flags"] & SHF_ALLOC}
+        missing = [n for n in DEBUG_MINIMUM_ALLOC if n not in alloc]
+        if not any(s["sh_type"] == SHT_SYMTAB for s in secs):
+            missing.append("a symbol table (.symtab)")
+        if missing:
+            raise FormatError("it lacks %s, which a kernel's debug vmlinux (kernel-dbg) carries"
+                              % ", ".join(missing))
 
     def _names(self, strtab):
         """name_of(offset) for the section name string table ``strtab`` (a header tuple)."""
@@ -354,15 +473,15 @@ def _iter_range(f, off, size):
 
 def _chdr(elf, f, s, off, size):
     """(ch_type, ch_size, header size) of an SHF_COMPRESSED section."""
-    fmt = ("IIQQ" if elf.elfclass == 64 else "IIII")
+    # Elf64_Chdr: ch_type, ch_reserved, ch_size, ch_addralign (24 bytes);
+    # Elf32_Chdr: ch_type, ch_size, ch_addralign (12 bytes)
+    fmt = ("IIQQ" if elf.elfclass == 64 else "III")
     hs = struct.calcsize("<" + fmt)
     if size < hs:
         raise FormatError("compressed section %s is shorter than its compression header" % s.name)
     f.seek(off)
-    ch_type, _res_or_size, *rest = struct.unpack(("<" if elf.little_endian else ">") + fmt,
-                                                 f.read(hs))
-    ch_size = rest[0] if elf.elfclass == 64 else _res_or_size
-    return ch_type, ch_size, hs
+    fields = struct.unpack(("<" if elf.little_endian else ">") + fmt, f.read(hs))
+    return fields[0], fields[2] if elf.elfclass == 64 else fields[1], hs
 
 
 def _section_size(elf, f, s, fsize):
@@ -480,40 +599,54 @@ def _digest_stored(f, s, fsize):
     return h.hexdigest()
 
 
-def _alloc_sections(elf):
+def _alloc_sections(secs):
     out = collections.OrderedDict()
-    for s in elf.iter_sections():
+    for s in secs:
         if s.name and s["sh_flags"] & SHF_ALLOC:
             out[s.name] = s
     return out
 
 
-def _compare_alloc_sections(image_src, debug_src, limit=decompress.DEFAULT_LIMIT):
-    """Compare the allocated sections two ELF payloads (_Source) share.
+def _compare_alloc_sections(image_src, debug_src, limit=decompress.DEFAULT_LIMIT,
+                            image_name="image", debug_name="debug file"):
+    """Compare the allocated sections of two ELF payloads (_Source).
 
-    Only sections with bytes on both sides (or SHT_NOBITS on both, compared
-    by size) are compared; one with bytes on one side only is
-    skipped: ``skipped`` names them all, ``skipped_no_bytes_in_image`` the
-    (unusual) ones that are SHT_NOBITS in the image rather than the debug file.
-    Sections are compared piece by piece as they lie in the payloads; an
-    SHF_COMPRESSED one is inflated CHUNK at a time within its claimed size
-    (refused when the claim passes --max-size or what its bytes can hold);
-    one compressed other than with zlib is named in ``skipped_compressed``
-    ("NAME (compressed)").
+    Both section tables are checked first (_Elf.sections: an image or debug
+    file whose table cannot be read or does not fit its payload is an error,
+    not "0 compared"). Every allocated section must be on both sides
+    (``only_in_image`` / ``only_in_debug`` otherwise) with the same address
+    and flags (``layout`` counts them); their contents are compared where
+    both sides carry bytes (``compared``; SHT_NOBITS on both sides: by
+    size), and where one side has none, their sizes. One with bytes
+    on one side only is skipped: ``skipped`` names them all,
+    ``skipped_no_bytes_in_image`` the (unusual) ones that are SHT_NOBITS in
+    the image rather than the debug file. Sections are compared piece by
+    piece as they lie in the payloads; an SHF_COMPRESSED one is inflated
+    CHUNK at a time within its claimed size (refused when the claim passes
+    --max-size or what its bytes can hold); one compressed other than with
+    zlib is named in ``skipped_compressed`` ("NAME (compressed)").
     """
     fa, fb = image_src, debug_src
     try:
         ea, eb = _Elf(fa), _Elf(fb)
+        sa = _alloc_sections(ea.sections(image_name))
+        sb = _alloc_sections(eb.sections(debug_name, debug=True))
         za, zb = _file_size(fa), _file_size(fb)
-        sa, sb = _alloc_sections(ea), _alloc_sections(eb)
         ba, bb = _ReadBudget(za, limit), _ReadBudget(zb, limit)
-        compared, differ, skipped, skipped_image, skipped_comp = 0, [], [], [], []
+        layout, compared, differ, skipped, skipped_image, skipped_comp = 0, 0, [], [], [], []
         for name, a in sa.items():
             b = sb.get(name)
             if b is None:
                 continue
+            layout += 1
             a_nobits, b_nobits = a["sh_type"] == "SHT_NOBITS", b["sh_type"] == "SHT_NOBITS"
+            if a["sh_addr"] != b["sh_addr"] or (a["sh_flags"] ^ b["sh_flags"]) & ~SHF_COMPRESSED:
+                differ.append(name)
+                continue
             if a_nobits != b_nobits:
+                if a["sh_size"] != b["sh_size"] and not (a["sh_flags"] | b["sh_flags"]) & SHF_COMPRESSED:
+                    differ.append(name)
+                    continue
                 skipped.append(name)
                 if a_nobits:
                     skipped_image.append(name)
@@ -532,8 +665,11 @@ def _compare_alloc_sections(image_src, debug_src, limit=decompress.DEFAULT_LIMIT
                 differ.append(name)
     except (struct.error, ValueError) as e:
         raise FormatError("corrupt ELF: %s" % e)
-    return {"compared": compared, "differ": differ, "skipped": skipped,
-            "skipped_no_bytes_in_image": skipped_image, "skipped_compressed": skipped_comp}
+    return {"layout": layout, "compared": compared, "differ": differ,
+            "only_in_image": [n for n in sa if n not in sb],
+            "only_in_debug": [n for n in sb if n not in sa],
+            "skipped": skipped, "skipped_no_bytes_in_image": skipped_image,
+            "skipped_compressed": skipped_comp}
 
 
 # --------------------------------------------------------------------------
@@ -997,8 +1133,12 @@ def explain(rep):
     sec = rep.get("sections")
     if sec:
         names = [d["name"] for d in sec["differ"]]
-        out.append("%d section(s) differ: %s%s" % (len(names), ", ".join(names[:12]),
-                                                   " ..." if len(names) > 12 else ""))
+        if names:
+            out.append("%d section(s) differ: %s%s" % (len(names), ", ".join(names[:12]),
+                                                       " ..." if len(names) > 12 else ""))
+        elif not (sec["only_a"] or sec["only_b"]):
+            out.append("every section has the same contents: the files differ only in how "
+                       "they are laid out or stored (e.g. compressed debug sections, objcopy)")
         if sec["only_a"] or sec["only_b"]:
             out.append("sections only in A: %s; only in B: %s" % (
                 ", ".join(sec["only_a"]) or "-", ", ".join(sec["only_b"]) or "-"))
