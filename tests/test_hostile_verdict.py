@@ -181,5 +181,30 @@ def test_more_sections_than_a_kernel_has_are_refused_before_they_are_held(tmp_pa
     struct.pack_into("<Q", d, shoff + 0x20, 3_000_000)          # section 0's sh_size
     d += b"\0" * (64 * 3_000_000 - (len(d) - shoff))            # a table that is really there
     p.write_bytes(bytes(d))
-    r = run_bounded("check", p, p, timeout=60, mem_mib=400)
-    assert_error(r, "3000000 sections")
+    for cmd in ("check", "diff"):
+        r = run_bounded(cmd, p, p, timeout=60, mem_mib=400)
+        assert_error(r, "3000000 sections")
+
+
+def test_a_raw_image_is_compared_where_its_sections_load(arm64, tmp_path):
+    """arm64's Image is `objcopy -O binary vmlinux`: each allocated section with bytes
+    lies at (load address - the lowest). Before, a raw image was compared by its
+    build-id alone: a tampered .text with the note intact said "match"."""
+    r = _check(arm64.path("Image"), arm64.path("vmlinux"))
+    assert r.returncode == 0 and "allocated sections compared at their load addresses, 0 differ" \
+        in r.stdout, r
+    data = bytearray(open(arm64.path("Image"), "rb").read())
+    data[len(data) // 3] ^= 0x01
+    r = _check(_write(tmp_path, "Image.tampered", data), arm64.path("vmlinux"))
+    assert r.returncode == 1 and "MISMATCH" in r.stdout and "(.text)" in r.stdout, r
+
+
+def test_a_raw_image_against_a_debug_only_file(arm64, tmp_path):
+    """kernel-dbg's file (objcopy --only-keep-debug) has bytes for the notes only."""
+    need_tool("aarch64-linux-gnu-objcopy", "binutils-aarch64-linux-gnu")
+    dbg = tmp_path / "vmlinux.debug"
+    subprocess.run(["aarch64-linux-gnu-objcopy", "--only-keep-debug", str(arm64.path("vmlinux")),
+                    str(dbg)], check=True)
+    r = _check(arm64.path("Image"), dbg)
+    assert r.returncode == 0 and "1 allocated sections compared at their load addresses" \
+        in r.stdout, r

@@ -108,7 +108,12 @@ def _report_check(args, r, debug_name, out):
         out.write("image:         %s  %s\n" % (r["image"]["build_id"], args.image))
         out.write("debug vmlinux: %s  %s\n" % (r["debug"]["build_id"], debug_name))
         sec = r["sections"]
-        if sec:
+        if sec and sec.get("raw"):
+            out.write("sections:      %s\n" % (
+                "%d allocated sections compared at their load addresses, %d differ"
+                % (sec["compared"], len(sec["differ"])) if sec["laid_out"] else
+                "not compared (a raw image not laid out as the debug file's segments say)"))
+        elif sec:
             out.write("sections:      %d allocated sections compared, %d differ (of %d on both "
                       "sides; addresses and flags compared for all)\n"
                       % (sec["compared"], len(sec["differ"]), sec["layout"]))

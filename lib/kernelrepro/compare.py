@@ -100,7 +100,8 @@ def check(image_path, debug_path, limit=decompress.DEFAULT_LIMIT):
                                                    _Source(dblob, debug_path), limit,
                                                    image_path, debug_path)
             else:
-                _Elf(_Source(dblob, debug_path)).sections(debug_path, debug=True)
+                sections = _compare_raw_image(_Source(iblob, image_path),
+                                              _Source(dblob, debug_path), limit, debug_path)
     result = {"image": img, "debug": dbg, "build_id_match": img["build_id"] == dbg["build_id"]}
     result["sections"] = sections
     result["match"] = result["build_id_match"] and not (sections and _differs(sections))
@@ -116,9 +117,9 @@ def _verdict(result, img, dbg, sections):
     if not result["build_id_match"]:
         return ("MISMATCH: image build-id %s != debug vmlinux build-id %s: the symbols "
                 "are from another build" % (img["build_id"], dbg["build_id"]))
-    if sections is None:
-        return ("match: both carry build-id %s (a raw image has no section table: the build-id "
-                "note is what was compared)" % img["build_id"])
+    if sections.get("raw") and not sections["laid_out"]:
+        return ("match: both carry build-id %s (a raw image not laid out as the debug file's "
+                "loadable segments say: only the build-id note was compared)" % img["build_id"])
     if _differs(sections):
         parts = []
         if sections["differ"]:
@@ -130,9 +131,14 @@ def _verdict(result, img, dbg, sections):
                 parts.append("allocated section(s) %s: %s" % (where, ", ".join(sections[key][:5])))
         return ("MISMATCH: same build-id %s but %s: the image was modified after linking"
                 % (img["build_id"], "; ".join(parts)))
-    v = ("match: both come from the link with build-id %s (%d allocated sections on both sides "
-         "at the same addresses; the contents of %d compared, equal)"
-         % (img["build_id"], sections["layout"], sections["compared"]))
+    if sections.get("raw"):
+        v = ("match: both come from the link with build-id %s (a raw image laid out as the debug "
+             "file's loadable segments say; the contents of %d allocated sections compared at "
+             "their load addresses, equal)" % (img["build_id"], sections["compared"]))
+    else:
+        v = ("match: both come from the link with build-id %s (%d allocated sections on both "
+             "sides at the same addresses; the contents of %d compared, equal)"
+             % (img["build_id"], sections["layout"], sections["compared"]))
     if sections["skipped_compressed"]:
         v += " (skipped (compressed): %s)" % ", ".join(sections["skipped_compressed"][:5])
     return v
@@ -251,14 +257,19 @@ class _Elf:
 
     def segments(self):
         """(p_type, p_offset, p_vaddr, p_filesz) of each program header."""
+        for ptype, off, vaddr, filesz, _paddr, _memsz in self.segments_full():
+            yield ptype, off, vaddr, filesz
+
+    def segments_full(self):
+        """(p_type, p_offset, p_vaddr, p_filesz, p_paddr, p_memsz) of each program header."""
         h, is64 = self.h, self.elfclass == 64
         for ent in image._header_table(self.src.blob, h, "ph", "program header",
                                        56 if is64 else 32,
                                        h["endian"] + ("IIQQQQQQ" if is64 else "IIIIIIII")):
             if is64:
-                yield ent[0], ent[2], ent[3], ent[5]
+                yield ent[0], ent[2], ent[3], ent[5], ent[4], ent[6]
             else:
-                yield ent[0], ent[1], ent[2], ent[4]
+                yield ent[0], ent[1], ent[2], ent[4], ent[3], ent[5]
 
     def sections(self, name, debug=False):
         """Every section, checked to be comparable; raises FormatError naming ``name``.
@@ -558,6 +569,9 @@ def _section_digests(elf, f, limit):
     fsize = _file_size(f)
     budget = _ReadBudget(fsize, limit)
     out = collections.OrderedDict()
+    if not isinstance(elf, _Elf) and elf.num_sections() > MAX_SECTIONS:
+        raise FormatError("the ELF claims %d sections, more than a kernel has (at most %d read)"
+                          % (elf.num_sections(), MAX_SECTIONS))
     for s in elf.iter_sections():
         if not s.name:
             continue
@@ -670,6 +684,60 @@ def _compare_alloc_sections(image_src, debug_src, limit=decompress.DEFAULT_LIMIT
             "only_in_debug": [n for n in sb if n not in sa],
             "skipped": skipped, "skipped_no_bytes_in_image": skipped_image,
             "skipped_compressed": skipped_comp}
+
+
+def _compare_raw_image(image_src, debug_src, limit, debug_name):
+    """A raw image (arm64 ``Image``: ``objcopy -O binary vmlinux``) against the debug ELF.
+
+    The raw image holds the loadable segments' bytes from the lowest load
+    address on: an allocated section with bytes in the debug file lies at
+    (load address - lowest) in the image. When the section holding the
+    build-id note is there (``laid_out``), every allocated section the debug
+    file has bytes for is compared where it lies (``compared``, ``differ``;
+    one past the end of the image differs); otherwise the image is laid out
+    some other way and only the build-id was compared.
+    """
+    eb = _Elf(debug_src)
+    secs = eb.sections(debug_name, debug=True)
+    zb, size = _file_size(debug_src), image_src.size
+    loads = [(vaddr, paddr, memsz) for ptype, _off, vaddr, _fsz, paddr, memsz
+             in eb.segments_full() if ptype == PT_LOAD and memsz]
+    placed = []
+    for sec in secs:
+        if not (sec["sh_flags"] & SHF_ALLOC and sec["sh_size"]) or sec["sh_type"] == "SHT_NOBITS":
+            continue
+        for vaddr, paddr, memsz in loads:
+            if vaddr <= sec["sh_addr"] < vaddr + memsz:
+                placed.append((sec["sh_addr"] - vaddr + paddr, sec))
+                break
+    result = {"raw": True, "laid_out": False, "layout": 0, "compared": 0, "differ": [],
+              "only_in_image": [], "only_in_debug": [], "skipped": [],
+              "skipped_no_bytes_in_image": [], "skipped_compressed": []}
+    if not placed:
+        return result
+    base = min(paddr for _v, paddr, _m in loads)
+    notes = [(lma, sec) for lma, sec in placed if sec["sh_type"] == 7]     # SHT_NOTE
+
+    def same(lma, sec):
+        off = lma - base
+        if off + _section_size(eb, debug_src, sec, zb) > size:
+            return False
+        return _same_bytes(image_src.iter_range(off, sec["sh_size"]),
+                           _iter_section(eb, debug_src, sec, zb, limit))
+    if not notes or not all(same(lma, sec) for lma, sec in notes):
+        return result
+    result["laid_out"] = True
+    budget = _ReadBudget(zb, limit)
+    for lma, sec in placed:
+        budget.take(eb, debug_src, sec, zb)
+        result["compared"] += 1
+        try:
+            if not same(lma, sec):
+                result["differ"].append(sec.name)
+        except _Skip:
+            result["skipped_compressed"].append("%s (compressed)" % sec.name)
+    result["layout"] = result["compared"]
+    return result
 
 
 # --------------------------------------------------------------------------
