@@ -9,12 +9,20 @@ fill memory or disk) and FormatError for corrupt input. ``limit`` may be a
 Budget shared by every layer of one input, so that nesting compressors does
 not multiply the cap.
 
-Like ``gzip -dc``, ``xz -dc``, ``bzip2 -dc``, ``lz4 -dc`` and ``zstd -dc``,
-every member / stream / frame of a concatenated file is decoded (``cat a.gz
-b.gz``, pbzip2 output), and the checksums a format carries are verified
-(lzop's adler32/crc32 included). Trailing bytes after the last member that
-do not start another one (the kernel appends the uncompressed size; images
-are padded) are ignored.
+Like ``gzip -dc``, ``xz -dc``, ``bzip2 -dc``, ``lz4 -dc``, ``zstd -dc`` and
+``lzop -dc``, every member / stream / frame of a concatenated file is decoded
+(``cat a.gz b.gz``, pbzip2 output, ``cat a.lzo b.lzo``), and the checksums a
+format carries are verified (lzop's adler32/crc32 included).
+
+After the last member, one rule for every format: what kernel builds append
+-- up to 4 bytes, the uncompressed size (scripts/Makefile.lib
+``size_append``) -- and zero padding (PE sections, alignment) end the stream
+quietly; anything else is a FormatError. Such bytes may be a member whose
+header is damaged, so ignoring them would hand out a payload cut short
+without a word (xz, zstd and lz4 -dc refuse them too; gzip and lzop -dc warn
+and exit 2). A build-id look-up that finds its note earlier never reads that
+far. .lzma has no magic to chain members on: a second .lzma stream is such
+bytes (xz --format=lzma -dc refuses it too).
 
 Formats: gzip, bzip2, xz, lzma (legacy .lzma), zstd, lz4 (frame) and the
 legacy lz4 format the kernel's ``lz4 -l`` produces, lzo (lzop).
@@ -129,14 +137,16 @@ def _read_exact(f, n):
     return b"".join(parts)
 
 
-def _next_member(f, rest, magic, skip_zeros=False, skippable=False):
-    """After a member: the input of the next one (starting with ``magic``), or None.
+def _next_member(f, rest, magic, bound, method, skip_zeros=False, skippable=False):
+    """After a member: the input of the next one (starting with ``magic``), or None
+    at the end of the stream.
 
-    ``rest`` is what the decoder read past its end. Anything that does not
-    start a new member -- the kernel's appended 4-byte size, zero padding --
-    ends the stream, as it does for the command-line tools. ``skip_zeros``:
-    the format allows padding between members (xz stream padding);
-    ``skippable``: skippable frames (lz4) are passed over.
+    ``rest`` is what the decoder read past its end. What does not start a
+    new member must be the end of the stream (the kernel's appended size,
+    zero padding: see _end_of_stream), else FormatError. ``skip_zeros``: the
+    format allows padding between members (xz stream padding); ``skippable``:
+    skippable frames (lz4) are passed over. ``magic`` None: a format without
+    members to chain (.lzma).
     """
     while True:
         if len(rest) < 8:
@@ -160,9 +170,35 @@ def _next_member(f, rest, magic, skip_zeros=False, skippable=False):
             rest = stripped
         break
     # a 4-byte tail (the kernel's size) never starts a member, whatever its bytes
-    if len(rest) > 4 and rest.startswith(magic):
+    if magic is not None and len(rest) > 4 and rest.startswith(magic):
         return rest
+    _end_of_stream(f, rest, bound, method)
     return None
+
+
+def _end_of_stream(f, rest, bound, method):
+    """The bytes after the last member -- ``rest``, then the rest of ``f`` --
+    must be what kernel builds append: up to 4 bytes of any value (the
+    uncompressed size), then only zeros. Else FormatError: they may be a
+    member whose header is damaged, and the payload would be cut short
+    without a word. Reads no further than the first byte that breaks the rule."""
+    while len(rest) < 4:
+        more = f.read(IN_CHUNK)
+        if not more:
+            return
+        rest += more
+    tail = rest[4:]
+    while True:
+        bad = tail.lstrip(b"\0")
+        if bad:
+            raise bound.corrupt(
+                "corrupt %s data: bytes after the end of the stream (%s...) are not another "
+                "member, the kernel's 4-byte size or zero padding; the payload may be cut "
+                "short%s" % (method, bad[:8].hex(),
+                             " (.lzma streams cannot be concatenated)" if method == "lzma" else ""))
+        tail = f.read(IN_CHUNK)
+        if not tail:
+            return
 
 
 def _members(f, method, bound, make, magic, skip_zeros=False, skippable=False):
@@ -188,9 +224,8 @@ def _members(f, method, bound, make, magic, skip_zeros=False, skippable=False):
             if out:
                 bound.add(len(out), method)
                 yield out
-        if magic is None:
-            return
-        data = _next_member(f, d.unused_data or b"", magic, skip_zeros, skippable)
+        data = _next_member(f, d.unused_data or b"", magic, bound, method, skip_zeros,
+                            skippable)
         if data is None:
             return
 
@@ -286,13 +321,10 @@ def _zstd_lib(f, bound, zstandard):
 
 def _lz4_legacy_trailer(f, bound, head):
     """After the last legacy lz4 block: ``head`` (what was read as the next
-    block header and block) must be the kernel's appended 4-byte size and/or
-    zero padding; anything else is a corrupt block, not the end."""
-    tail = head[4:] + _read_exact(f, 1 << 16)
-    if len(tail) <= (1 << 16) and not tail.strip(b"\0"):
-        return
-    raise bound.corrupt("corrupt legacy lz4 data: bad block (size %d) after %s"
-                        % (struct.unpack_from("<I", head)[0], "the last good block"))
+    block header and block) must be the end of the stream (the kernel's
+    appended size, zero padding: _end_of_stream); anything else is a corrupt
+    block, not the end."""
+    _end_of_stream(f, head, bound, "legacy lz4")
 
 
 def _with_binding_or_tool(method, tool, blocks, f, bound):
@@ -353,13 +385,14 @@ def _lz4_legacy_blocks(f, bound, lz4b):
         raise bound.corrupt("truncated legacy lz4 data: no blocks")
 
 
+LZO_MAGIC = b"\x89LZO\x00\r\n\x1a\n"
 # lzop header flags
 _F_ADLER32_D, _F_ADLER32_C, _F_H_EXTRA_FIELD = 0x1, 0x2, 0x40
 _F_CRC32_D, _F_CRC32_C, _F_H_FILTER, _F_H_CRC32 = 0x100, 0x200, 0x800, 0x1000
 _LZO_MAX_BLOCK = 64 << 20
 
 
-def _lzo_header(f, bound, raw_out=None):
+def _lzo_header(f, bound, raw_out=None, member=1):
     """Parse and verify an lzop header -> flags. ``raw_out``: a list that gets its bytes."""
     raw = []
     every = [] if raw_out is None else raw_out
@@ -367,11 +400,11 @@ def _lzo_header(f, bound, raw_out=None):
     def need(n):
         b = _read_exact(f, n)
         if len(b) < n:
-            raise bound.corrupt("truncated lzo data")
+            raise bound.corrupt("truncated lzo data%s" % _which(member))
         raw.append(b)
         every.append(b)
         return b
-    if need(9) != b"\x89LZO\x00\r\n\x1a\n":
+    if need(9) != LZO_MAGIC:
         raise bound.corrupt("not lzo data")
     raw.clear()     # the header checksum covers what follows the magic
     version, _lib, = struct.unpack(">HH", need(4))
@@ -401,15 +434,45 @@ def _lzo_header(f, bound, raw_out=None):
 
 
 def _lzo(f, bound):
-    return _with_binding_or_tool("lzo", "lzo", _lzo_blocks, f, bound)
+    """Every lzop file of a concatenation (``lzop -dc`` reads them all), each
+    decoded with the binding, or by a run of the lzop command of its own
+    (given a concatenation, it says "multipart archive" and exits 2)."""
+    lzo = _binding("lzo")
+    member = 0
+    while True:
+        member += 1
+        if lzo is None:
+            yield from _external(f, bound, "lzo", _lzo_blocks(f, bound, None, member))
+        else:
+            yield from _lzo_blocks(f, bound, lzo, member)
+        rest = _next_member(f, b"", LZO_MAGIC, bound, "lzo")
+        if rest is None:
+            return
+        f = _Prefixed(rest, f)
 
 
-def _lzo_blocks(f, bound, lzo):
-    """Decode an lzop file with the binding ``lzo``, verifying every checksum;
+class _Prefixed:
+    """A reader giving ``prefix``, then what ``f`` has."""
+
+    def __init__(self, prefix, f):
+        self.prefix, self.f = prefix, f
+
+    def read(self, n=-1):
+        if not self.prefix:
+            return self.f.read(n)
+        if n is None or n < 0 or n >= len(self.prefix):
+            b, self.prefix = self.prefix, b""
+        else:
+            b, self.prefix = self.prefix[:n], self.prefix[n:]
+        return b
+
+
+def _lzo_blocks(f, bound, lzo, member=1):
+    """Decode one lzop file with the binding ``lzo``, verifying every checksum;
     with None, yield its raw bytes up to the end marker for the lzop command
-    (which verifies them itself)."""
+    (which verifies them itself). Reads nothing past the end marker."""
     raw = []
-    flags = _lzo_header(f, bound, raw)
+    flags = _lzo_header(f, bound, raw, member)
     if lzo is None:
         yield b"".join(raw)
     block = 0
@@ -510,8 +573,9 @@ def _zstd_pieces(f, bound):
     part of a skippable frame).
 
     Walks frame and block headers only (no decoding). It finds where the
-    frames end -- trailing bytes that start no frame (the kernel's appended
-    size) end the stream, which the zstd command would reject -- and cuts
+    frames end -- the kernel's appended size and zero padding end the
+    stream (which the zstd command would reject), other bytes are an error
+    (_end_of_stream) -- and cuts
     the input so that one piece decodes to at most one block (128 KiB).
     """
     data = b""
@@ -519,7 +583,8 @@ def _zstd_pieces(f, bound):
     while True:
         data += _read_exact(f, max(0, 4 - len(data)))
         if frame and not (len(data) == 4 and (data == ZSTD_MAGIC or _skippable(data))):
-            return      # trailing bytes end the stream
+            _end_of_stream(f, data, bound, "zstd")
+            return
         if _skippable(data):
             size_b = _read_exact(f, 4)
             if len(size_b) < 4:
@@ -563,6 +628,7 @@ def _lz4_frames_raw(f, bound):
     while True:
         data += _read_exact(f, max(0, 4 - len(data)))
         if frame and not (len(data) == 4 and (data == LZ4_MAGIC or _skippable(data))):
+            _end_of_stream(f, data, bound, "lz4")
             return
         if _skippable(data):
             size_b = _need(f, 4, bound, "lz4")
