@@ -146,3 +146,113 @@ def test_buildid_still_stops_at_the_note(tmp_path):
     p.write_bytes(gzip.compress(DATA) + b"\xd0\x0d\xfe\xed" + os.urandom(2000))
     r = run_bounded("buildid", p)
     assert r.returncode == 0 and r.stdout.split()[0] == BID.hex(), r
+
+
+# ===================================================================== 2. extended ELF numbering
+
+SHN_XINDEX, PN_XNUM = 0xffff, 0xffff
+
+
+def build_elf(is64=True, e="<", fillers=0, ext_shnum=True, ext_strndx=True, note_in="section",
+              ext_phnum=False, vaddr_base=0):
+    """A small ELF with a GNU build-id note and extended numbering where asked:
+    e_shnum 0 (the count in section 0's sh_size), e_shstrndx SHN_XINDEX (the
+    index in its sh_link), e_phnum PN_XNUM (the count in its sh_info).
+
+    ``note_in``: "section" (an SHT_NOTE section, ET_REL: a module or an
+    object with more than 0xff00 sections) or "segment" (a PT_NOTE program
+    header only, ET_EXEC). ``fillers``: empty sections before the note and
+    the name table, so their indices pass SHN_LORESERVE (0xff00).
+    """
+    ehsize, phentsize, shentsize = (64, 56, 64) if is64 else (52, 32, 40)
+    nt = note(endian=e)
+    phnum = 1 if note_in == "segment" else 0
+    phoff = ehsize if phnum else 0
+    note_off = ehsize + phnum * phentsize
+    names = b"\0.note.gnu.build-id\0.shstrtab\0"
+    str_off = note_off + len(nt)
+    shoff = (str_off + len(names) + 7) & ~7
+    secs = [(0, 0, 0, 0, 0, 0)]     # name, type, offset, size, link, info
+    secs += [(0, 1, 0, 0, 0, 0)] * fillers
+    if note_in == "section":
+        secs.append((1, 7, note_off, len(nt), 0, 0))
+    strndx = len(secs)
+    secs.append((20, 3, str_off, len(names), 0, 0))
+    n = len(secs)
+    secs[0] = (0, 0, 0, n if ext_shnum else 0, strndx if ext_strndx else 0,
+               phnum if ext_phnum else 0)
+    e_shnum = 0 if ext_shnum else n
+    e_shstrndx = SHN_XINDEX if ext_strndx else strndx
+    e_phnum = PN_XNUM if ext_phnum else phnum
+    etype = 2 if note_in == "segment" else 1
+    ident = b"\x7fELF" + bytes([2 if is64 else 1, 1 if e == "<" else 2, 1]) + bytes(9)
+    if is64:
+        hdr = ident + struct.pack(e + "HHIQQQIHHHHHH", etype, 183, 1, 0, phoff, shoff, 0, ehsize,
+                                  phentsize, e_phnum, shentsize, e_shnum, e_shstrndx)
+        ph = struct.pack(e + "IIQQQQQQ", 4, 4, note_off, vaddr_base, vaddr_base, len(nt),
+                         len(nt), 4) if phnum else b""
+        sh = b"".join(struct.pack(e + "IIQQQQIIQQ", name, typ, 0, 0, off, size, link, info, 4, 0)
+                      for name, typ, off, size, link, info in secs)
+    else:
+        hdr = ident + struct.pack(e + "HHIIIIIHHHHHH", etype, 40, 1, 0, phoff, shoff, 0, ehsize,
+                                  phentsize, e_phnum, shentsize, e_shnum, e_shstrndx)
+        ph = struct.pack(e + "IIIIIIII", 4, note_off, vaddr_base, vaddr_base, len(nt), len(nt),
+                         4, 4) if phnum else b""
+        sh = b"".join(struct.pack(e + "IIIIIIIIII", name, typ, 0, 0, off, size, link, info, 4, 0)
+                      for name, typ, off, size, link, info in secs)
+    body = hdr + ph + nt + names
+    return body + bytes(shoff - len(body)) + sh
+
+
+@pytest.mark.parametrize("is64,e,fillers", [(True, "<", 0), (False, ">", 0), (True, "<", 0xff00)],
+                         ids=["elf64-le", "elf32-be", "elf64-65284-sections"])
+def test_extended_section_numbering(tmp_path, is64, e, fillers):
+    """e_shnum 0 / e_shstrndx SHN_XINDEX (an object or module with more than
+    0xff00 sections): readelf -n finds the note.
+
+    Before: 'no GNU build-id note' (the section table was taken as empty).
+    """
+    p = tmp_path / "big.ko"
+    p.write_bytes(build_elf(is64, e, fillers))
+    if shutil.which("readelf"):
+        assert readelf_build_id(p) == BID.hex()
+    r = run_bounded("buildid", p, timeout=60)
+    assert r.returncode == 0 and r.stdout.split()[0] == BID.hex(), r
+    # the same file compressed (a .ko.xz): the table is read from the stream
+    x = tmp_path / "big.ko.xz"
+    x.write_bytes(_compress(["xz", "-c", "-1"], p.read_bytes()))
+    r = run_bounded("buildid", x, timeout=60)
+    assert r.returncode == 0 and r.stdout.split()[0] == BID.hex(), r
+
+
+def test_extended_program_header_numbering(tmp_path):
+    """e_phnum PN_XNUM: the count is section 0's sh_info.
+
+    Before: the 0xffff entries claimed ran past the end: 'corrupt or
+    truncated ELF: the program header table ...'.
+    """
+    p = tmp_path / "vmlinux"
+    p.write_bytes(build_elf(note_in="segment", ext_shnum=False, ext_strndx=False, ext_phnum=True))
+    r = run_bounded("buildid", p)
+    assert r.returncode == 0 and r.stdout.split()[0] == BID.hex(), r
+
+
+@pytest.mark.parametrize("numbering", ["extended", "plain"])
+def test_embedded_elf_with_a_note_section_is_still_skipped(tmp_path, numbering):
+    """A raw Image holding a vDSO-like ELF (its own build-id note in an
+    SHT_NOTE section, e_shnum 0 or not) before the image's own note.
+
+    Before: the embedded ELF's section table was never read (its entries
+    were unpacked as 56 of their 64 bytes and taken for the wrong size;
+    with e_shnum 0 there was no table at all), so its note was taken for
+    the image's: buildid printed the wrong build-id, exit 0.
+    """
+    vdso_id = b"\xcc" * 20
+    ext = numbering == "extended"
+    vdso = bytearray(build_elf(ext_shnum=ext, ext_strndx=ext))
+    i = vdso.index(note())
+    vdso[i:i + len(note())] = note(vdso_id)
+    p = tmp_path / "Image"
+    p.write_bytes(ARM64_HEAD + bytes(4096) + bytes(vdso) + bytes(4096) + note() + bytes(64))
+    r = run_bounded("buildid", p)
+    assert r.returncode == 0 and r.stdout.split()[0] == BID.hex(), r

@@ -32,6 +32,11 @@ HEAD = 4096
 NT_GNU_BUILD_ID = 3
 PT_NOTE = 4
 SHT_NOTE = 7
+#: Extended numbering (gABI): e_shnum 0 -> the count is section 0's sh_size,
+#: e_shstrndx SHN_XINDEX -> the index is its sh_link, e_phnum PN_XNUM -> the
+#: count is its sh_info (objects and modules with more than 0xff00 sections).
+SHN_XINDEX = 0xffff
+PN_XNUM = 0xffff
 
 
 # --------------------------------------------------------------------------
@@ -509,7 +514,12 @@ def _elf_desc(head):
 
 
 def elf_header(head):
-    """Parse the ELF header bytes -> dict (bounds-checked)."""
+    """Parse the ELF header bytes -> dict (bounds-checked).
+
+    The fields as they are in the header: extended numbering (e_shnum 0,
+    e_shstrndx SHN_XINDEX, e_phnum PN_XNUM) is resolved by the readers of
+    the tables (see _section_zero).
+    """
     if len(head) < 0x34 or head[:4] != b"\x7fELF":
         raise FormatError("not an ELF file")
     cls, data = head[4], head[5]
@@ -576,16 +586,40 @@ def _header_table(blob, h, prefix, what, std, fmt):
             yield struct.unpack_from(fmt, table, i * entsize)
 
 
+def _section_zero(blob, h):
+    """(sh_size, sh_link, sh_info) of section 0, where extended numbering keeps
+    the real e_shnum, e_shstrndx and e_phnum; None when there is no section
+    table or its first entry cannot be read (the header's own values stand)."""
+    if not h["shoff"]:
+        return None
+    is64 = h["class"] == 2
+    try:
+        for ent in _header_table(blob, dict(h, shnum=1), "sh", "section header",
+                                 64 if is64 else 40,
+                                 h["endian"] + ("IIQQQQII" if is64 else "IIIIIIII")):
+            return ent[5], ent[6], ent[7]
+    except FormatError:
+        return None
+    return None
+
+
 def _note_regions(blob, h):
     """(offset, size, align) of PT_NOTE segments, then SHT_NOTE sections.
 
     A generator: the section header table sits at the end of the file, so it
     is only read (and a compressed stream only decompressed that far) when
-    the program headers did not lead to a build-id.
+    the program headers did not lead to a build-id. Extended numbering is
+    followed as readelf does: e_phnum PN_XNUM and e_shnum 0 take the counts
+    from section 0.
     """
     e, is64 = h["endian"], h["class"] == 2
     seen = set()
-    for ent in _header_table(blob, h, "ph", "program header", 56 if is64 else 32,
+    ph = h
+    if h["phnum"] == PN_XNUM:
+        zero = _section_zero(blob, h)
+        if zero is not None:
+            ph = dict(h, phnum=zero[2])
+    for ent in _header_table(blob, ph, "ph", "program header", 56 if is64 else 32,
                              e + ("IIQQQQQQ" if is64 else "IIIIIIII")):
         if is64:
             ptype, _f, off, _va, _pa, filesz, _ms, align = ent
@@ -595,7 +629,12 @@ def _note_regions(blob, h):
             r = (off, filesz, 8 if align == 8 else 4)
             seen.add(r)
             yield r
-    for ent in _header_table(blob, h, "sh", "section header", 64 if is64 else 40,
+    sh = h
+    if h["shnum"] == 0:
+        zero = _section_zero(blob, h)
+        if zero is not None:
+            sh = dict(h, shnum=zero[0])
+    for ent in _header_table(blob, sh, "sh", "section header", 64 if is64 else 40,
                              e + ("IIQQQQIIQ" if is64 else "IIIIIIIII")):
         _n, stype, _fl, _a, off, size, _l, _i, align = ent
         r = (off, size, 8 if align == 8 else 4)
@@ -697,12 +736,20 @@ def _embedded_note_regions(data, e):
     except (FormatError, struct.error):
         return []
     en, is64 = h["endian"], h["class"] == 2
+    if h["shnum"] == 0 or h["phnum"] == PN_XNUM:    # extended numbering: see _section_zero
+        fmt = en + ("IIQQQQII" if is64 else "IIIIIIII")
+        at = e + h["shoff"]
+        if h["shoff"] and h["shentsize"] == (64 if is64 else 40) and \
+                at + struct.calcsize(fmt) <= len(data):
+            zero = struct.unpack_from(fmt, data, at)
+            h = dict(h, shnum=zero[5] if h["shnum"] == 0 else h["shnum"],
+                     phnum=zero[7] if h["phnum"] == PN_XNUM else h["phnum"])
     out = []
     for num, entsize, off, cap, fmt, want, (ti, oi, si) in (
             (h["phnum"], h["phentsize"], h["phoff"], _EMBEDDED_MAX_PHNUM,
              "IIQQQQQQ" if is64 else "IIIIIIII", PT_NOTE, (0, 2, 5) if is64 else (0, 1, 4)),
             (h["shnum"], h["shentsize"], h["shoff"], _EMBEDDED_MAX_SHNUM,
-             "IIQQQQIIQ" if is64 else "IIIIIIIII", SHT_NOTE, (1, 4, 5))):
+             "IIQQQQIIQQ" if is64 else "IIIIIIIIII", SHT_NOTE, (1, 4, 5))):
         size = struct.calcsize(en + fmt)
         if not num or num > cap or entsize != size or e + off + num * size > len(data):
             continue
