@@ -256,3 +256,43 @@ def test_embedded_elf_with_a_note_section_is_still_skipped(tmp_path, numbering):
     p.write_bytes(ARM64_HEAD + bytes(4096) + bytes(vdso) + bytes(4096) + note() + bytes(64))
     r = run_bounded("buildid", p)
     assert r.returncode == 0 and r.stdout.split()[0] == BID.hex(), r
+
+
+# ===================================================================== 3. build-id records are read with a bound
+
+def _device(tmp_path):
+    from test_running_records import ID_A, notes_bytes
+    from kernelrepro import fingerprint
+    notes = tmp_path / "notes"
+    notes.write_bytes(notes_bytes(ID_A))
+    records = tmp_path / "records"
+    records.mkdir()
+    fingerprint.write_record(str(records / "linux-yocto.buildid"), ID_A, "linux-yocto",
+                             source="/" + "d" * 4000)    # a long path: still a record
+    return notes, records
+
+
+def test_huge_record_is_refused_not_read(tmp_path):
+    """A 1.5 GB file named *.buildid among the records (sparse here).
+
+    Before: read whole into memory -- under a 300 MiB address-space limit
+    'out of memory (lower --max-size)', else 1.5 GB of RAM and then 'not a
+    kernel-repro-buildid-1 file'. A record is a few hundred bytes: one that
+    passes 64 KiB is refused at once, naming it.
+    """
+    notes, records = _device(tmp_path)
+    r = run_bounded("running", "--notes", notes, "--records", records)
+    assert r.returncode == 0, r
+    big = records / "zz-huge.buildid"
+    with open(big, "wb") as f:
+        f.write(b"kernel-repro-buildid-1\nbuild_id=" + b"ab" * 20 + b"\n")
+        f.truncate(1536 << 20)
+    r = run_bounded("running", "--notes", notes, "--records", records, mem_mib=300, timeout=30)
+    assert_error(r, str(big), "too large")
+    assert r.maxrss_kib < 200 << 10, r
+    # just past the bound: refused too; a record is never read in part
+    with open(big, "wb") as f:
+        f.write(b"kernel-repro-buildid-1\nbuild_id=" + b"ab" * 20 + b"\n")
+        f.truncate((64 << 10) + 1)
+    assert_error(run_bounded("running", "--notes", notes, "--records", records), str(big),
+                 "too large")
