@@ -41,10 +41,17 @@ PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_pro
 
 def cli(*args, env=None, timeout=300):
     """The real command, without proxies (loopback only) or $DEBUGINFOD_URLS
-    unless given."""
+    unless given, with a debuginfod cache of its own (fresh for each run,
+    never the real one) unless given."""
+    import tempfile
     e = {k: v for k, v in os.environ.items()
          if k not in PROXY_VARS and not k.startswith("DEBUGINFOD_")}
     e.update(env or {})
+    if "DEBUGINFOD_CACHE_PATH" not in e:
+        with tempfile.TemporaryDirectory(prefix="kernel-repro-test-cache-") as cache:
+            e["DEBUGINFOD_CACHE_PATH"] = cache
+            return subprocess.run(CLI + [str(a) for a in args], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=e, timeout=timeout)
     return subprocess.run(CLI + [str(a) for a in args], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, env=e, timeout=timeout)
 
