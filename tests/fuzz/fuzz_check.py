@@ -66,6 +66,26 @@ def _sections_with_bytes(path_or_bytes):
     return out
 
 
+def _load_images(debug):
+    """{name: (offset in a raw image, bytes)} from pyelftools: sections at (LMA - lowest LMA)."""
+    from elftools.elf.elffile import ELFFile
+    data = open(debug, "rb").read()
+    e = ELFFile(io.BytesIO(data))
+    loads = [s for s in e.iter_segments() if s["p_type"] == "PT_LOAD" and s["p_memsz"]]
+    base = min(s["p_paddr"] for s in loads)
+    out = {}
+    for i in range(e.num_sections()):
+        h = e._get_section_header(i)
+        if not (h["sh_flags"] & 2) or h["sh_type"] == "SHT_NOBITS" or not h["sh_size"]:
+            continue
+        for s in loads:
+            if s["p_vaddr"] <= h["sh_addr"] < s["p_vaddr"] + s["p_memsz"]:
+                out[e._get_section_name(h)] = (h["sh_addr"] - s["p_vaddr"] + s["p_paddr"] - base,
+                                               data[h["sh_offset"]:h["sh_offset"] + h["sh_size"]])
+                break
+    return out
+
+
 def one_input(data, compare, errors, debugs):
     with tempfile.NamedTemporaryFile(dir=STATE, prefix="img-") as img:
         img.write(data)
@@ -76,6 +96,15 @@ def one_input(data, compare, errors, debugs):
             except errors.KernelReproError:
                 continue
             if not r["match"]:
+                continue
+            sec = r["sections"]
+            if sec.get("raw"):
+                if not sec["laid_out"]:
+                    assert "only the build-id note was compared" in r["verdict"], r["verdict"]
+                    continue
+                for name, (lma, content) in _load_images(debug).items():
+                    if data[lma:lma + len(content)] != content:
+                        raise AssertionError("check said match but raw section %s differs" % name)
                 continue
             try:
                 got = _sections_with_bytes(data)
