@@ -773,19 +773,30 @@ class _EmbeddedIndex:
         self.data = data
         self.starts = _elf_starts(data)
         self.regions = {}
+        self.elf = None     # the header of the last covered_until() that covered
 
     def covers(self, n):
-        import bisect
+        return self.covered_until(n) is not None
+
+    def covered_until(self, n):
+        """None when the note at ``n`` is not inside an embedded ELF object; else
+        where the run of notes it covers ends: every note starting in [n, end)
+        has the same nearest header (``self.elf``) and lies in the same region."""
         i = bisect.bisect_left(self.starts, n) - 1
         if i < 0:
-            return False
+            return None
         e = self.starts[i]
         if e < n - EMBEDDED_ELF_LOOKBEHIND:
-            return False
+            return None
         regions = self.regions.get(e)
         if regions is None:
             regions = self.regions[e] = _embedded_note_regions(self.data, e)
-        return any(lo <= n < hi for lo, hi in regions)
+        for lo, hi in regions:
+            if lo <= n < hi:
+                self.elf = e
+                nxt = self.starts[i + 1] if i + 1 < len(self.starts) else len(self.data)
+                return min(hi, nxt, e + EMBEDDED_ELF_LOOKBEHIND + 1)
+        return None
 
 
 def _inside_embedded_elf(data, note_at, index=None):
@@ -798,26 +809,71 @@ def _inside_embedded_elf(data, note_at, index=None):
     return (index or _EmbeddedIndex(data)).covers(note_at)
 
 
-def _find_note_in(data, start=12):
+#: A kernel embeds an ELF object or two with a build-id of its own (vDSO,
+#: compat vDSO). Past this many before the image's own note the scan stops:
+#: each costs Python work, and such an input is no kernel.
+MAX_EMBEDDED_ELFS = 4096
+_NOTE_RE = None
+
+
+def _note_headers():
+    """Two regular expressions (little, big endian) matching the end of a GNU
+    build-id note header -- type NT_GNU_BUILD_ID and the name "GNU\\0" -- with
+    the rest checked behind it: namesz 4, descsz 8, 16, 20, 32 or 64. Each
+    starts with a literal beginning with the type's \\x03, which sre finds
+    fast; the search stays in C however many "GNU" strings, zeros or other
+    notes the data holds."""
+    global _NOTE_RE
+    if _NOTE_RE is None:
+        import re
+        desc = rb"[\x08\x10\x14\x20\x40]"
+        _NOTE_RE = (
+            re.compile(rb"\x03\x00\x00\x00GNU\x00(?<=\x04\x00\x00\x00" + desc +
+                       rb"\x00\x00\x00\x03\x00\x00\x00GNU\x00)"),
+            re.compile(rb"\x03GNU\x00(?<=\x00\x00\x00\x04\x00\x00\x00" + desc +
+                       rb"\x00\x00\x00\x03GNU\x00)"))
+    return _NOTE_RE
+
+
+def _find_note_in(data, start=12, base=0, embedded=None):
     """Earliest GNU build-id note in ``data`` that is the image's own -> (offset, hex).
 
-    Anchors on the rare "GNU" name (searching for the zero-heavy header
-    itself is slow on zero-filled images), checks the note header before it
-    in either byte order, and skips notes of embedded ELF objects (vDSO).
+    Candidates come from _note_headers() (well-formed build-id note headers
+    only, the next one of each byte order kept until passed); notes of
+    embedded ELF objects (vDSO) are skipped, a run of them covered by one
+    object in one step. ``embedded``: a set collecting the offsets (``base``
+    + offset in ``data``) of the objects skipped, across calls; past
+    MAX_EMBEDDED_ELFS of them, FormatError. ``start``: the least offset of a
+    note's name.
     """
     index = None
-    k = data.find(b"GNU", max(start, 12))
-    while k != -1:
-        for e in ("<", ">") if data[k + 3:k + 4] == b"\0" else ():
-            namesz, descsz, ntype = struct.unpack_from(e + "III", data, k - 12)
-            if namesz == 4 and ntype == NT_GNU_BUILD_ID and descsz in (8, 16, 20, 32, 64) \
-                    and k + 4 + descsz <= len(data):
-                if index is None:
-                    index = _EmbeddedIndex(data)
-                if not index.covers(k - 12):
-                    return k, data[k + 4:k + 4 + descsz].hex()
-        k = data.find(b"GNU", k + 1)
-    return None
+    searches = [r.search for r in _note_headers()]
+    pos = max(start, 12)
+    found = [None, None]    # the next match of each byte order at or after pos; False: none
+    while True:
+        for i in (0, 1):
+            if found[i] is not False and (found[i] is None or found[i].end() - 4 < pos):
+                found[i] = searches[i](data, pos - (4, 1)[i]) or False
+        ks = [m.end() - 4 for m in found if m is not False]
+        if not ks:
+            return None
+        k = min(ks)
+        (descsz,) = struct.unpack_from("<I" if data[k - 12] == 4 else ">I", data, k - 8)
+        if k + 4 + descsz > len(data):
+            pos = k + 1     # cut by the end of the window (re-read with the next one)
+            continue
+        if index is None:
+            index = _EmbeddedIndex(data)
+        end = index.covered_until(k - 12)
+        if end is None:
+            return k, data[k + 4:k + 4 + descsz].hex()
+        if embedded is not None:
+            embedded.add(base + index.elf)
+            if len(embedded) > MAX_EMBEDDED_ELFS:
+                raise FormatError("more than %d embedded ELF objects with build-id notes of "
+                                  "their own before the image's note (a kernel has a vDSO or "
+                                  "two): not a kernel image" % MAX_EMBEDDED_ELFS)
+        pos = max(k + 1, end + 12)
 
 
 def scan_build_id(blob, chunk=decompress.CHUNK):
@@ -829,15 +885,18 @@ def scan_build_id(blob, chunk=decompress.CHUNK):
     constant however long it is.
     """
     keep = EMBEDDED_ELF_LOOKBEHIND + 128
+    embedded = set()
     if isinstance(blob, StreamBlob):
         data = blob.read_at(0, blob.have)   # what identification already read
-        found = _find_note_in(data)
+        base = 0
+        found = _find_note_in(data, 12, base, embedded)
         if found:
             return found[1]
         for c in blob.chunks:
             tail = data[-keep:]
+            base += len(data) - len(tail)
             data = tail + c
-            found = _find_note_in(data, max(12, len(tail) - 128))
+            found = _find_note_in(data, max(12, len(tail) - 128), base, embedded)
             if found:
                 return found[1]
         blob.done = True
@@ -848,7 +907,7 @@ def scan_build_id(blob, chunk=decompress.CHUNK):
         data = blob.read_at(pos - back, back + chunk)
         if len(data) < 16:
             return None
-        found = _find_note_in(data, max(12, back - 128))
+        found = _find_note_in(data, max(12, back - 128), pos - back, embedded)
         if found:
             return found[1]
         if len(data) < back + chunk:
