@@ -379,3 +379,58 @@ def test_note_across_a_chunk_edge_is_found(tmp_path, endian, shift):
     p.write_bytes(gzip.compress(bytes(data), 1))
     r = run_bounded("buildid", p)
     assert r.returncode == 0 and r.stdout.split()[0] == BID.hex(), r
+
+
+# ===================================================================== 6. numbers from the user: one line, exit 2
+
+@pytest.fixture
+def srctree(tmp_path):
+    d = tmp_path / "linux"
+    d.mkdir()
+    (d / "Makefile").write_text("all:\n")
+    return d
+
+
+BAD_EPOCHS = ["99999999999999999999", "-1", "abc", "nan", "inf", "1e9", "1.5", "", " ",
+              "253402300800", "0x10", "1_000", "\u0661\u0662"]
+
+
+@pytest.mark.parametrize("value", BAD_EPOCHS)
+def test_bad_source_date_epoch_is_one_clean_line(srctree, value):
+    """`env --source-date-epoch V` and `SOURCE_DATE_EPOCH=V env`.
+
+    Before: 99999999999999999999 (and the environment's abc, nan, 1.5 ...)
+    said 'cannot process input (OverflowError: timestamp out of range for
+    platform time_t) ... report this'; 253402300800 (year 10000) and 1_000
+    passed, '1_000' as 1000. Now: decimal digits only, 0 to 253402300799
+    (the end of year 9999: the timestamp goes through date -d and tar
+    --mtime), else one line, exit 2.
+    """
+    r = run_bounded("env", "--srctree", srctree, "--source-date-epoch=" + value)
+    assert_error(r, "source-date-epoch")
+    assert "report this" not in r.stderr
+    r = run_bounded("env", "--srctree", srctree,
+                    env=dict(os.environ, SOURCE_DATE_EPOCH=value) if value.strip() else
+                    dict(os.environ, SOURCE_DATE_EPOCH=value + "x"))
+    assert_error(r, "SOURCE_DATE_EPOCH")
+    assert "report this" not in r.stderr
+
+
+@pytest.mark.parametrize("value,stamp", [("0", "Thu Jan  1 00:00:00 UTC 1970"),
+                                         ("1700000000", "Tue Nov 14 22:13:20 UTC 2023"),
+                                         ("253402300799", "Fri Dec 31 23:59:59 UTC 9999")])
+def test_good_source_date_epoch(srctree, value, stamp):
+    for argv, env in ((["--source-date-epoch", value], None),
+                      ([], dict(os.environ, SOURCE_DATE_EPOCH=value))):
+        r = run_bounded("env", "--srctree", srctree, "--format", "json", *argv, env=env)
+        assert r.returncode == 0, r
+        import json
+        assert json.loads(r.stdout)["variables"]["KBUILD_BUILD_TIMESTAMP"] == stamp
+
+
+def test_makefile_dated_before_1970_is_one_clean_line(srctree):
+    """The fallback, the Makefile's mtime, can be negative too."""
+    os.utime(srctree / "Makefile", (-86400, -86400))
+    r = run_bounded("env", "--srctree", srctree, env={k: v for k, v in os.environ.items()
+                                                      if k != "SOURCE_DATE_EPOCH"})
+    assert_error(r, "Makefile")

@@ -15,17 +15,26 @@ from . import reproenv
 from .errors import KernelReproError
 
 
+def _epoch(value, what):
+    try:
+        return reproenv.parse_source_date_epoch(value, what)
+    except ValueError as e:
+        raise KernelReproError(str(e)) from None
+
+
 def default_source_date_epoch(srctree, environ=None):
-    """$SOURCE_DATE_EPOCH, else the tree's last git commit, else its Makefile's mtime."""
+    """$SOURCE_DATE_EPOCH (blank: unset), else the tree's last git commit, else its
+    Makefile's mtime; each checked (reproenv.parse_source_date_epoch)."""
     environ = os.environ if environ is None else environ
-    if environ.get("SOURCE_DATE_EPOCH"):
-        return int(environ["SOURCE_DATE_EPOCH"])
+    if environ.get("SOURCE_DATE_EPOCH", "").strip():
+        return _epoch(environ["SOURCE_DATE_EPOCH"], "$SOURCE_DATE_EPOCH")
     commit = reproenv.git_commit_epoch(srctree)
-    if commit and commit.isdigit():
-        return int(commit)
+    if commit:
+        return _epoch(commit, "the last git commit time of %s" % srctree)
     mk = os.path.join(srctree, "Makefile")
     if os.path.isfile(mk):
-        return int(os.stat(mk).st_mtime)
+        return _epoch(int(os.stat(mk).st_mtime), "the modification time of %s (no "
+                      "SOURCE_DATE_EPOCH, no git history)" % mk)
     raise KernelReproError("cannot pick SOURCE_DATE_EPOCH: %s has no Makefile; "
                            "pass --source-date-epoch or set SOURCE_DATE_EPOCH" % srctree)
 
@@ -35,7 +44,7 @@ def add_parser(sub):
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--srctree", default=".", help="kernel source tree (default: .)")
     p.add_argument("--objtree", help="separate build directory (make O=...), if any")
-    p.add_argument("--source-date-epoch", type=int,
+    p.add_argument("--source-date-epoch", metavar="SECONDS",
                    help="default: $SOURCE_DATE_EPOCH, else the last git commit, else Makefile mtime")
     p.add_argument("--user", default=reproenv.DEFAULT_USER, help="KBUILD_BUILD_USER")
     p.add_argument("--host", default=reproenv.DEFAULT_HOST, help="KBUILD_BUILD_HOST")
@@ -56,6 +65,8 @@ def run(args, out):
     sde = args.source_date_epoch
     if sde is None:
         sde = default_source_date_epoch(srctree)
+    else:
+        sde = _epoch(sde, "--source-date-epoch")
     pahole = args.pahole or shutil.which("pahole")
     if pahole and os.sep in pahole:
         pahole = os.path.abspath(pahole)

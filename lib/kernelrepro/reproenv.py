@@ -72,18 +72,49 @@ def pahole_mode(version):
     return PAHOLE_NONE
 
 
+#: The latest SOURCE_DATE_EPOCH taken: the last second of the year 9999. The
+#: timestamp made from it goes through ``date -d`` and ``tar --mtime``
+#: (kheaders), which read four-digit years; far larger values overflow
+#: time_t (OverflowError, OSError from gmtime).
+MAX_SOURCE_DATE_EPOCH = 253402300799
+
+_EPOCH_RE = re.compile(r"-?[0-9]+")
+
+
+def parse_source_date_epoch(value, what="SOURCE_DATE_EPOCH"):
+    """``value`` (an int, or its text as ``date +%s`` prints it) -> int.
+
+    Decimal ASCII digits only (no sign but a minus, no fraction, exponent,
+    underscore or other script's digits), surrounding blanks ignored, 0 to
+    MAX_SOURCE_DATE_EPOCH. Else ValueError, one line naming ``what``.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        epoch = value
+    else:
+        text = str(value).strip()
+        if not _EPOCH_RE.fullmatch(text):
+            raise ValueError("%s must be a whole number of seconds since 1970 (decimal digits, "
+                             "as date +%%s prints it), got %r" % (what, value))
+        if len(text.lstrip("-")) > 20:
+            raise ValueError("%s is too large (%d digits; at most %d, the end of the year 9999)"
+                             % (what, len(text.lstrip("-")), MAX_SOURCE_DATE_EPOCH))
+        epoch = int(text)
+    if epoch < 0:
+        raise ValueError("%s must not be negative, got %d" % (what, epoch))
+    if epoch > MAX_SOURCE_DATE_EPOCH:
+        raise ValueError("%s is too large: %d is after the year 9999 (at most %d)"
+                         % (what, epoch, MAX_SOURCE_DATE_EPOCH))
+    return epoch
+
+
 def kbuild_timestamp(source_date_epoch):
     """SOURCE_DATE_EPOCH -> the string ``LC_ALL=C TZ=UTC date -d @EPOCH`` prints.
 
     The kernel puts this string verbatim into the banner/uname and gives it to
     ``tar --mtime`` for kheaders, so it must be a date both understand.
+    ValueError for what parse_source_date_epoch refuses.
     """
-    try:
-        epoch = int(str(source_date_epoch).strip())
-    except ValueError:
-        raise ValueError("SOURCE_DATE_EPOCH must be an integer, got %r" % (source_date_epoch,))
-    if epoch < 0:
-        raise ValueError("SOURCE_DATE_EPOCH must not be negative, got %d" % epoch)
+    epoch = parse_source_date_epoch(source_date_epoch)
     t = time.gmtime(epoch)
     days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
     months = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep",
@@ -210,13 +241,13 @@ def resolve_source_date_epoch(value, git_epoch=None, fallback=None):
     """
     value = str(value or "").strip()
     if value and value != "0":
-        return int(value)
+        return parse_source_date_epoch(value)
     if git_epoch is not None:
         got = (git_epoch() or "").strip()
         if got:
-            return int(got)
+            return parse_source_date_epoch(got, "the last commit time of the source tree")
     if fallback is not None and str(fallback).strip():
-        return int(str(fallback).strip())
+        return parse_source_date_epoch(fallback, "the fallback timestamp")
     raise ValueError("no SOURCE_DATE_EPOCH: the variable is unset, the source tree "
                      "has no git history and no fallback was given")
 
