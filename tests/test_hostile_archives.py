@@ -427,6 +427,28 @@ def test_sstate_object_kernel_ids(tmp_path):
     assert got == {"./deploy/vmlinux-6.1": str(tmp_path / "m" / "vmlinux-6.1")}
 
 
+def test_sstate_objects_of_pzstd_and_of_several_frames(tmp_path):
+    """OE's older releases compress sstate objects with pzstd: skippable
+    frames (holding the next frame's size) before each zstd frame."""
+    tar = tar_bytes([("./deploy/vmlinux-6.1", ELF), ("./deploy/big", os.urandom(300 << 10))])
+    frames = [zstd(tar[:200 << 10]), zstd(tar[200 << 10:])]
+    pz = b"".join(b"\x50\x2a\x4d\x18\x04\0\0\0" + len(f).to_bytes(4, "little") + f for f in frames)
+    for name, data in (("pzstd-like", pz), ("two-frames", b"".join(frames))):
+        obj = write(tmp_path / (name + ".tar.zst"), data)
+        assert artifacts.sstate_kernel_ids(obj, str(tmp_path / name)) == {"./deploy/vmlinux-6.1": ELF_ID}
+    if shutil.which("pzstd"):
+        src = tmp_path / "src" / "deploy"
+        src.mkdir(parents=True)
+        (src / "vmlinux-6.1").write_bytes(ELF)
+        (src / "bzImage-6.1").write_bytes(os.urandom(3 << 20))
+        obj = str(tmp_path / "real.tar.zst")
+        subprocess.run(["tar", "-I", "pzstd -p 2", "-cS", "-p", "-f", obj, "deploy"], cwd=str(src.parent),
+                       check=True, stderr=subprocess.DEVNULL)
+        with open(obj, "rb") as f:
+            assert f.read(4) == b"\x50\x2a\x4d\x18"
+        assert artifacts.sstate_kernel_ids(obj, str(tmp_path / "real")) == {"deploy/vmlinux-6.1": ELF_ID}
+
+
 def test_hard_linked_cpio_members_carry_their_data(tmp_path):
     """newc hard links: GNU cpio puts the data on the last name, the kernel
     reads it from the first; either way every name has it (the first name

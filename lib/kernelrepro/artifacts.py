@@ -195,6 +195,11 @@ class _Prefixed:
         return self.f.read(n)
 
 
+def _skippable(b):
+    """A zstd / lz4 skippable frame's header (magic 0x184D2A5?, size)."""
+    return len(b) == 8 and b[1:4] == b"\x2a\x4d\x18" and 0x50 <= b[0] <= 0x5f
+
+
 def _plain(f):
     while True:
         b = f.read(_CHUNK)
@@ -211,6 +216,15 @@ class _Decoded:
     def __init__(self, f, budget):
         head = f.read(16)
         method = decompress.detect(head)
+        # pzstd (OE's sstate objects on older releases) starts with skippable
+        # frames: the compressor is told by the frame after them
+        at = 0
+        while method is None and _skippable(head[at:at + 8]):
+            at += 8 + struct.unpack_from("<I", head, at + 4)[0]
+            if at > (1 << 16):
+                break
+            head += f.read(at + 16 - len(head))
+            method = decompress.detect(head[at:at + 16])
         src = _Prefixed(head, f)
         self._chunks = decompress.stream(src, method, budget) if method else _plain(src)
         self._buf = memoryview(b"")

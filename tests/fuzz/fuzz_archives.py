@@ -12,8 +12,9 @@ inside the destination; anything else is a crash, and libFuzzer's
 
 Seeds (python tests/fuzz/fuzz_archives.py --seeds DIR): a tiny rpm built
 by rpmbuild when it is installed (plain and gzip payloads) and crafted
-rpms, tar / tar.gz / tar.zst sstate-like objects with a fake vmlinux ELF,
-a fingerprint record and a kernel rpm inside, newc cpio and cpio.gz.
+rpms, tar / tar.gz / tar.zst (one frame, pzstd-like) sstate-like objects
+with a fake vmlinux ELF, a fingerprint record and a kernel rpm inside,
+newc cpio and cpio.gz.
 
 Short run (what tests/test_hostile_archives.py does):
 
@@ -240,7 +241,9 @@ def seeds(directory):
                      ("./deploy/" + "long" * 30 + "/vmlinux-2", elf)])
     out.update({"tar": tar, "tar.gz": gzip.compress(tar, mtime=0), "tar.zst": zstd(tar),
                 "tar-pax": tar_bytes([("./deploy/vmlinux-1.0", elf)], tarfile.PAX_FORMAT),
-                "tar.zst-rle": zstd_rle_tar("vmlinux", 300 << 10)})
+                "tar.zst-rle": zstd_rle_tar("vmlinux", 300 << 10),
+                "tar.pzstd": b"".join(b"\x50\x2a\x4d\x18\x04\0\0\0" + len(f).to_bytes(4, "little") + f
+                                      for f in (zstd(tar[:4096]), zstd(tar[4096:])))})
     with tempfile.TemporaryDirectory() as t:
         for payload in ("w0.ufdio", "w9.gzdio"):
             p = built_rpm(t, payload)
