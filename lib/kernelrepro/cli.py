@@ -5,12 +5,19 @@
 Exit status: 0 same / ok, 1 different / mismatch, 2 error (one line on stderr).
 """
 
-import argparse
-import os
-import sys
+# Before any other import (they take tens of milliseconds): Ctrl-C from here
+# on is one line and status 130, never a traceback (errors.catch_interrupt,
+# which the package's first import has already run for most entry points).
+from .errors import RAISE_ON_INTERRUPT, catch_interrupt
 
-from . import __version__, decompress, envcmd, image
-from .errors import (KernelReproError, Terminated, missing_module, printable,
+catch_interrupt()
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+
+from . import __version__, decompress, envcmd, image  # noqa: E402
+from .errors import (KernelReproError, Terminated, missing_module, printable,  # noqa: E402
                      raise_terminated)
 
 PROG = "kernel-repro"
@@ -327,8 +334,12 @@ def main(argv=None, out=None):
 
 def _run(args, out):
     try:
-        _check_args(args)
-        return args.func(args, out)
+        try:
+            RAISE_ON_INTERRUPT[0] = True    # Ctrl-C: KeyboardInterrupt, handled below
+            _check_args(args)
+            return args.func(args, out)
+        finally:
+            RAISE_ON_INTERRUPT[0] = False   # a second one while reporting: one line, 130
     except Terminated as e:
         sys.stderr.write("%s: terminated by %s; partial output removed\n" % (PROG, e.name))
         return 128 + e.signum

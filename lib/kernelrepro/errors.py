@@ -5,7 +5,63 @@
 Every problem caused by the input (a missing file, a corrupt or unknown image,
 a decompression bomb) is raised as a KernelReproError whose message is one
 line a user can act on; the CLI prints it and exits with status 2.
+
+It is also the first module of the package any entry point runs, so the
+kernel-repro program's Ctrl-C handler is installed here (catch_interrupt).
 """
+
+import os
+import sys
+
+try:
+    import _signal as _sig     # built in and already loaded (signal itself imports enum)
+except ImportError:             # pragma: no cover (not CPython)
+    import signal as _sig
+
+#: [True] while a command runs (cli._run): Ctrl-C raises KeyboardInterrupt
+#: there, so that its cleanups run and the command reports it.
+RAISE_ON_INTERRUPT = [False]
+
+
+def _interrupted(signum, frame):
+    """SIGINT handler of the kernel-repro program. While a command runs,
+    KeyboardInterrupt; anywhere else -- the imports, the argument parsing,
+    the way out -- nothing is half done: one line, exit 130, at once."""
+    if RAISE_ON_INTERRUPT[0]:
+        raise KeyboardInterrupt
+    try:
+        os.write(2, b"kernel-repro: interrupted\n")
+    finally:
+        os._exit(130)
+
+
+def _is_the_program():
+    """Is this process the kernel-repro command -- scripts/kernel-repro, the
+    console script, the OE recipe's kernel-repro (all named so), python -m
+    kernelrepro -- and not a program importing the library?"""
+    main = sys.modules.get("__main__")
+    if os.path.basename(getattr(main, "__file__", None) or "") == "kernel-repro":
+        return True
+    if getattr(getattr(main, "__spec__", None), "name", None) == "kernelrepro.__main__":
+        return True
+    argv = list(getattr(sys, "orig_argv", None) or ())     # python -m, while runpy imports us
+    return any(a == "-mkernelrepro" or (a == "-m" and argv[i + 1:i + 2] == ["kernelrepro"])
+               for i, a in enumerate(argv))
+
+
+def catch_interrupt():
+    """In the kernel-repro program, take SIGINT over (see _interrupted) unless
+    it is ignored (a background job stays so). Called as early as the package
+    runs: here, when an entry point's import reaches this module, and again by
+    cli before its own imports (python -m imports the package first)."""
+    try:
+        if _sig.getsignal(_sig.SIGINT) is _sig.default_int_handler and _is_the_program():
+            _sig.signal(_sig.SIGINT, _interrupted)
+    except (ValueError, OSError):  # pragma: no cover (not the main thread)
+        pass
+
+
+catch_interrupt()
 
 
 class KernelReproError(Exception):
