@@ -436,6 +436,25 @@ def test_makefile_dated_before_1970_is_one_clean_line(srctree):
     assert_error(r, "Makefile")
 
 
+
+@pytest.mark.parametrize("value", ["1e308T", "9e307K", "1e300G", "1.7e308", "-1e308T"])
+def test_max_size_that_overflows_is_one_clean_line(tmp_path, value):
+    """--max-size and $KERNEL_REPRO_MAX_SIZE: a finite number whose product
+    with its unit is no longer one.
+
+    Before: 1e308T said 'cannot process input (OverflowError: cannot convert
+    float infinity to integer) ... report this'.
+    """
+    p = tmp_path / "Image"
+    p.write_bytes(DATA)
+    r = run_bounded("buildid", "--max-size", value, p)
+    assert_error(r, "--max-size")
+    assert "report this" not in r.stderr
+    r = run_bounded("buildid", p, env=dict(os.environ, KERNEL_REPRO_MAX_SIZE=value))
+    assert_error(r, value)
+    assert "report this" not in r.stderr
+
+
 # ===================================================================== 5. Ctrl-C at any point
 
 #: Runs an entry point of the command the way its launcher does, once the

@@ -88,7 +88,9 @@ def parse_limit(text):
         raise bad from None
     if f != f or f in (float("inf"), float("-inf")):
         raise bad
-    value = int(f * mult)
+    if f > MAX_LIMIT / mult:        # before multiplying: 1e308T is no longer a number
+        raise KernelReproError("size %r is too large (at most %dT)" % (text, MAX_LIMIT >> 40))
+    value = int(f * mult) if f > 0 else 0
     if value <= 0:
         raise KernelReproError("size must be positive, got %r" % (text,))
     if value > MAX_LIMIT:
