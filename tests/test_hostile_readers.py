@@ -39,7 +39,7 @@ def _bare_or_skip():
     return BARE
 
 
-# ===================================================================== 1. concatenated streams, trailing bytes
+# ============================================================ 1. concatenated streams, trailing bytes
 
 # every format decompress.py reads: argv compressing stdin to stdout
 FORMATS = [("gzip", ["gzip", "-c", "-n"]), ("xz", ["xz", "-c", "-1"]),
@@ -258,7 +258,7 @@ def test_embedded_elf_with_a_note_section_is_still_skipped(tmp_path, numbering):
     assert r.returncode == 0 and r.stdout.split()[0] == BID.hex(), r
 
 
-# ===================================================================== 3. build-id records are read with a bound
+# ===================================================================== 3. records read with a bound
 
 def _device(tmp_path):
     from test_running_records import ID_A, notes_bytes
@@ -298,7 +298,7 @@ def test_huge_record_is_refused_not_read(tmp_path):
                  "too large")
 
 
-# ===================================================================== 4. the note scan of a raw Image is linear, in C where it counts
+# ===================================================================== 4. a linear note scan
 
 def _elf_note_segment(covered):
     """An ELF header whose PT_NOTE covers the ``covered`` bytes after it (a vDSO
@@ -381,7 +381,7 @@ def test_note_across_a_chunk_edge_is_found(tmp_path, endian, shift):
     assert r.returncode == 0 and r.stdout.split()[0] == BID.hex(), r
 
 
-# ===================================================================== 6. numbers from the user: one line, exit 2
+# ===================================================================== 6. user numbers: one line, exit 2
 
 @pytest.fixture
 def srctree(tmp_path):
