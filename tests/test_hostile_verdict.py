@@ -188,16 +188,23 @@ def test_more_sections_than_a_kernel_has_are_refused_before_they_are_held(tmp_pa
         assert_error(r, "3000000 sections")
 
 
-def test_a_raw_image_is_compared_where_its_sections_load(arm64, tmp_path):
+@pytest.mark.parametrize("name", ["Image", "Image.gz", "vmlinuz.efi"])
+def test_a_raw_image_is_compared_where_its_sections_load(arm64, tmp_path, name):
     """arm64's Image is `objcopy -O binary vmlinux`: each allocated section with bytes
     lies at (load address - the lowest). Before, a raw image was compared by its
-    build-id alone: a tampered .text with the note intact said "match"."""
-    r = _check(arm64.path("Image"), arm64.path("vmlinux"))
+    build-id alone: a tampered .text with the note intact said "match". Compressed
+    (Image.gz, the EFI zboot vmlinuz.efi), the bytes the build-id scan decoded
+    must stay readable for the comparison (they were consumed around the blob)."""
+    r = _check(arm64.path(name), arm64.path("vmlinux"))
     assert r.returncode == 0 and "allocated sections compared at their load addresses, 0 differ" \
         in r.stdout, r
     data = bytearray(open(arm64.path("Image"), "rb").read())
     data[len(data) // 3] ^= 0x01
-    r = _check(_write(tmp_path, "Image.tampered", data), arm64.path("vmlinux"))
+    bad = _write(tmp_path, "Image.tampered", data)
+    if name == "Image.gz":
+        subprocess.run(["gzip", "-1", "-f", str(bad)], check=True)
+        bad = tmp_path / "Image.tampered.gz"
+    r = _check(bad, arm64.path("vmlinux"))
     assert r.returncode == 1 and "MISMATCH" in r.stdout and "(.text)" in r.stdout, r
 
 

@@ -255,6 +255,16 @@ class StreamBlob:
         self._fill(float("inf"))
         return self.have
 
+    def next_chunk(self):
+        """Decode one more chunk, kept as _fill keeps it, and return it (b"" at the end)."""
+        before = self.have
+        self._fill(before + 1)
+        if self.have == before:
+            return b""
+        if self.tail and self.tail[-1][0] == before:
+            return self.tail[-1][1]
+        return self.buf.read(before, self.have - before)
+
     def copy_to(self, out, chunk=decompress.CHUNK):
         if self.kept < self.have:
             raise _Rewind()
@@ -892,15 +902,18 @@ def scan_build_id(blob, chunk=decompress.CHUNK):
         found = _find_note_in(data, 12, base, embedded)
         if found:
             return found[1]
-        for c in blob.chunks:
+        # through the blob, not around it: what is decoded here stays
+        # readable (check compares the same decoded bytes afterwards)
+        while True:
+            c = blob.next_chunk()
+            if not c:
+                return None
             tail = data[-keep:]
             base += len(data) - len(tail)
             data = tail + c
             found = _find_note_in(data, max(12, len(tail) - 128), base, embedded)
             if found:
                 return found[1]
-        blob.done = True
-        return None
     pos = 0
     while True:
         back = min(pos, keep)   # bytes before ``pos`` re-read for the lookbehind
