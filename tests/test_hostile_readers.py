@@ -527,13 +527,25 @@ def _interrupt(entry, args, delay):
 
 
 def _project_frames(err):
-    """Traceback frames in the package's own modules (what runs once an entry
-    point has started it: cli.py, image.py ...; not __init__.py and
-    __main__.py, which only import cli)."""
+    """Traceback frames of the package's code that runs once its SIGINT
+    handler is in place -- all but __init__.py and __main__.py (they only
+    import), errors.py's module body and catch_interrupt (which install it)
+    and cli.py up to its own catch_interrupt() call."""
     import re
     pkg = os.path.join(LIB, "kernelrepro") + os.sep
-    return [f for f in map(os.path.normpath, re.findall(r'File "([^"]+)"', err))
-            if f.startswith(pkg) and os.path.basename(f) not in ("__init__.py", "__main__.py")]
+    with open(pkg + "cli.py") as f:
+        installed = min([n for n, line in enumerate(f, 1) if line.strip() == "catch_interrupt()"]
+                        or [0])
+    out = []
+    for path, line, fn in re.findall(r'File "([^"]+)", line (-?\d+), in (\S+)', err):
+        path = os.path.normpath(path)
+        name = os.path.basename(path)
+        if not path.startswith(pkg) or name in ("__init__.py", "__main__.py") or \
+                (name == "errors.py" and fn in ("<module>", "catch_interrupt", "_is_the_program")) \
+                or (name == "cli.py" and fn == "<module>" and int(line) <= installed):
+            continue
+        out.append("%s:%s:%s" % (name, line, fn))
+    return out
 
 
 @pytest.mark.parametrize("entry", ["scripts/kernel-repro", "console script", "-m kernelrepro"])
@@ -544,11 +556,11 @@ def test_interrupt_at_any_point(tmp_path, slow_raw, entry):
 
     Before: the handler came with main(), after some 40 ms of imports: a
     Ctrl-C in that time printed a KeyboardInterrupt traceback through cli.py
-    (exit by SIGINT). What runs before the package's first line -- the
-    interpreter's start-up and site (not timed here), the entry script
-    being compiled, cli.py being found and loaded, a millisecond or two --
-    is out of its reach: a signal there is Python's own KeyboardInterrupt,
-    counted and allowed; anything else fails.
+    (exit by SIGINT). What runs before the handler is in place -- the
+    interpreter's start-up and site (not timed here), the entry script's own
+    lines, the package being found and loaded up to the install, a few
+    milliseconds -- is out of the package's reach: a signal there is
+    Python's own KeyboardInterrupt, counted and allowed; anything else fails.
     """
     if entry == "scripts/kernel-repro":
         path = CLI[1]
