@@ -44,7 +44,9 @@ def _is_the_program():
         return True
     if getattr(getattr(main, "__spec__", None), "name", None) == "kernelrepro.__main__":
         return True
-    argv = list(getattr(sys, "orig_argv", None) or ())     # python -m, while runpy imports us
+    if sys.argv[:1] != ["-m"]:     # python -m sets it so while it locates the module
+        return False
+    argv = list(getattr(sys, "orig_argv", None) or ())     # (3.10+) which module
     return any(a == "-mkernelrepro" or (a == "-m" and argv[i + 1:i + 2] == ["kernelrepro"])
                for i, a in enumerate(argv))
 
