@@ -217,3 +217,14 @@ def test_a_raw_image_against_a_debug_only_file(arm64, tmp_path):
     r = _check(arm64.path("Image"), dbg)
     assert r.returncode == 0 and "1 allocated sections compared at their load addresses" \
         in r.stdout, r
+
+
+def test_extended_program_header_numbering_is_followed(payload, plain_a, tmp_path):
+    """e_phnum PN_XNUM: the count is section 0's sh_info (as readelf reads it). Before,
+    check read 65535 program headers and stopped on a table past the end."""
+    e = Elf64(payload.read_bytes())
+    phnum, = struct.unpack_from("<H", e.d, 0x38)
+    struct.pack_into("<H", e.d, 0x38, 0xffff)
+    struct.pack_into("<I", e.d, e.sh(0) + 0x2c, phnum)          # section 0's sh_info
+    r = _check(_write(tmp_path, "xnum.elf", e.d), plain_a.path("vmlinux"))
+    assert r.returncode == 0 and "match:" in r.stdout, r

@@ -263,6 +263,10 @@ class _Elf:
     def segments_full(self):
         """(p_type, p_offset, p_vaddr, p_filesz, p_paddr, p_memsz) of each program header."""
         h, is64 = self.h, self.elfclass == 64
+        if h["phnum"] == image.PN_XNUM:         # extended numbering: the count is in section 0
+            zero = image._section_zero(self.src.blob, h)
+            if zero is not None:
+                h = dict(h, phnum=zero[2])
         for ent in image._header_table(self.src.blob, h, "ph", "program header",
                                        56 if is64 else 32,
                                        h["endian"] + ("IIQQQQQQ" if is64 else "IIIIIIII")):
