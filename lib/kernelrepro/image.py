@@ -23,6 +23,7 @@ import contextlib
 import os
 import stat
 import struct
+import sys
 
 from . import decompress
 from .errors import FormatError, KernelReproError, NoBuildIdError
@@ -1069,19 +1070,30 @@ def notes_build_id(path):
 
 
 def notes_data_build_id(data, name="kernel notes"):
-    """Build-id from the bytes of /sys/kernel/notes (strictly parsed, either byte order)."""
-    try:
-        notes = parse_notes(data, "<", 4, strict=True)
-    except FormatError:
+    """Build-id from the bytes of /sys/kernel/notes (strictly parsed, either byte order).
+
+    The notes carry no byte-order mark: both orders are tried and the one
+    that parses and holds a GNU build-id wins (a big-endian kernel's notes
+    may parse as little-endian garbage without one). Where both do and
+    disagree, the machine's own order wins: /sys/kernel/notes is the running
+    kernel's, in the order of the machine reading it.
+    """
+    parsed = {}
+    for order in ("<", ">"):
         try:
-            notes = parse_notes(data, ">", 4, strict=True)
+            parsed[order] = parse_notes(data, order, 4, strict=True)
         except FormatError:
-            raise FormatError("%s: not ELF notes (expected the contents of /sys/kernel/notes)" % name)
-    bid = _gnu_build_id(notes)
-    if not bid:
+            pass
+    if not parsed:
+        raise FormatError("%s: not ELF notes (expected the contents of /sys/kernel/notes)" % name)
+    ids = {order: _gnu_build_id(notes) for order, notes in parsed.items()}
+    found = [order for order in ("<", ">") if ids.get(order)]
+    if not found:
+        notes = next(iter(parsed.values()))
         raise NoBuildIdError("%s: the kernel notes hold no GNU build-id note (%d other notes)"
                              % (name, len(notes)))
-    return bid
+    native = "<" if sys.byteorder == "little" else ">"
+    return ids[native] if native in found else ids[found[0]]
 
 
 def describe(path, limit=decompress.DEFAULT_LIMIT):
