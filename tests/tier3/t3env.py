@@ -313,3 +313,15 @@ def timed(fn, *a, **kw):
     t0 = time.time()
     r = fn(*a, **kw)
     return r, time.time() - t0
+
+
+class Carried(dict):
+    """What one scenario leaves for the next (a build-id, a mark) within a module.
+
+    Scenarios continue each other's builds; run on its own (``-k test_d``) one
+    that needs an earlier one's result is skipped, naming the key, instead of
+    failing with a KeyError."""
+
+    def __missing__(self, key):
+        pytest.skip("needs %r from an earlier scenario of this module (it continues that "
+                    "build): run the module, or include that scenario in -k" % key)

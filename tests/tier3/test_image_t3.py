@@ -50,7 +50,7 @@ pytestmark = pytest.mark.tier3
 
 IMAGE = "kr-t3-image"
 IMAGE_TASKS = ("rootfs", "image_cpio", "image_complete")
-STATE = {}
+STATE = t3env.Carried()
 
 
 def image_file(tmp=None):

@@ -52,7 +52,7 @@ from t3env import BINARY_TASKS, PN, one_compile
 t3env.skip_unless_available()
 pytestmark = pytest.mark.tier3
 
-STATE = {}
+STATE = t3env.Carried()
 EXPECTED_COPIES = {"deployed bzImage", "deploy record", "pkgdata record", "rpm feed record",
                    "kernel-buildid rpm /usr/share/kernel-repro/%s.buildid" % PN}
 
@@ -156,7 +156,7 @@ def test_f_hash_equivalence_keeps_one_compile(work):
     hash equivalence (a real hash server, BB_HASHSERVE = "auto"): the
     group's unihashes change in the middle of the build (rehash queries of
     subsets); no compile, and every copy and object from one compile."""
-    assert STATE.get("group_objects_y"), "needs (c)/(d)"
+    assert STATE["group_objects_y"], "needs (c)/(d)"
     before = {p for paths in t3env.artifacts.sstate_objects(t3env.sstate_dir(), PN).values() for p in paths}
     b = t3env.bitbake(PN, "group-equiv", what="f: equivalent input change (hash equivalence)")
     assert b.compiles == 0, b.real
@@ -208,7 +208,7 @@ def test_e_mixed_mirror(work):
     objects of another, empty local cache: with the layer the build stops
     naming both build-ids; without it, the same setup ships a mismatch."""
     # with the layer: deploy of compile y, everything else of compile x
-    assert STATE.get("group_objects_y"), "needs (c)/(d)"
+    assert STATE["group_objects_y"], "needs (c)/(d)"
     mirror = t3env.empty_dir("sstate-mirror", "mixed-group")
     t3env.point("sstate", "group")
     t3env.copy_objects(["deploy"], "sstate-mirror", "mixed-group")
