@@ -62,6 +62,10 @@ python kernel_repro_task_postfunc() {
 }
 kernel_repro_task_postfunc[vardeps] = "KERNEL_REPRO_LIB_SHA256"
 
+# setup_recipe also makes the library files behind KERNEL_REPRO_LIB_SHA256
+# and the pahole wrapper parse dependencies of the kernel recipe (as an
+# include is), so BitBake's recipe cache cannot keep hashes of an older
+# library (bbadapter.track_files).
 python __anonymous() {
     import kernelrepro.bbadapter
     kernelrepro.bbadapter.setup_recipe(d)

@@ -403,3 +403,18 @@ def test_task_modules_follow_every_import_the_classes_make(tmp_path):
     fp = root / "fingerprint.py"
     fp.write_text(fp.read_text() + "\n\ndef _later():\n    from . import compare\n")
     assert "compare.py" in bbadapter.task_modules(root=str(root))
+
+
+def test_setup_recipe_makes_the_hashed_files_parse_dependencies():
+    """KERNEL_REPRO_LIB_SHA256 is read from files at parse time: each must be in
+    the recipe's __depends (with its mtime), or BitBake's recipe cache keeps
+    the hashes of an older library and a build stops with "When reparsing ...
+    the basehash value changed" (seen at tier 3 after a library change)."""
+    d = datastore()
+    assert bbadapter.setup_recipe(d)
+    deps = {f for f, _mtime in (d.getVar("__depends", False) or [])}
+    lib = os.path.dirname(os.path.abspath(bbadapter.__file__))
+    want = {os.path.join(lib, m) for m in bbadapter.SIGNATURE_MODULES}
+    want.add(reproenv.pahole_wrapper_path())
+    assert want <= deps, sorted(want - deps)
+    assert os.path.join(lib, "cli.py") not in deps

@@ -164,6 +164,33 @@ def lib_sha256(modules=SIGNATURE_MODULES, root=None):
     return h.hexdigest()
 
 
+def track_files(d, paths):
+    """Have BitBake parse the recipe again when one of ``paths`` changes.
+
+    KERNEL_REPRO_LIB_SHA256 and KERNEL_REPRO_WRAPPER_SHA256 are computed at
+    parse time from files BitBake does not know of: its recipe cache is keyed
+    on the configuration and the recipe's own files (``__depends``), so after
+    a change to the library the cooker kept the old task hashes while the
+    worker, parsing afresh, computed new ones -- "When reparsing ... the
+    basehash value changed ... The metadata is not deterministic" and the
+    build stopped. bb.parse.mark_dependency is what ``include`` and
+    ``require`` use: each file's mtime joins ``__depends``.
+    """
+    try:
+        from bb.parse import mark_dependency
+    except ImportError:         # bb without its parser (unit tests): the same, by hand
+        def mark_dependency(d, f):
+            deps = d.getVar("__depends", False) or []
+            try:
+                mtime = int(os.stat(f).st_mtime)   # as bb.parse.cached_mtime_noerror
+            except OSError:
+                mtime = 0
+            if (f, mtime) not in deps:
+                d.setVar("__depends", deps + [(f, mtime)])
+    for p in paths:
+        mark_dependency(d, p)
+
+
 def _words(d, var):
     return (d.getVar(var) or "").split()
 
@@ -194,6 +221,9 @@ def setup_recipe(d):
                 listed.add(check)
     d.setVar("KERNEL_REPRO_WRAPPER_SHA256", wrapper_sha256())
     d.setVar("KERNEL_REPRO_LIB_SHA256", lib_sha256())
+    here = os.path.dirname(os.path.abspath(__file__))
+    track_files(d, [os.path.join(here, m) for m in SIGNATURE_MODULES]
+                + [reproenv.pahole_wrapper_path()])
     key = (d.getVar("KERNEL_REPRO_MODULE_SIG_KEY") or "").strip()
     if key:
         d.appendVarFlag("do_compile", "file-checksums", " %s:True" % key)
