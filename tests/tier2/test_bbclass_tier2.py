@@ -87,8 +87,8 @@ def _write(path, text):
     os.chown(os.path.dirname(path), uid, gid)
 
 
-def configure(state):
-    """Write BUILDDIR/conf for one of base / added / enabled."""
+def configure(state, extra=""):
+    """Write BUILDDIR/conf for one of base / added / enabled (+ ``extra`` lines)."""
     os.makedirs(BUILDDIR, exist_ok=True)
     uid, gid = _owner()
     os.chown(BUILDDIR, uid, gid)
@@ -102,8 +102,9 @@ def configure(state):
         layers += '\nBBLAYERS += "%s"\n' % ROOT
     _write(os.path.join(conf, "bblayers.conf"), layers + "\n")
     auto = os.path.join(conf, "auto.conf")
-    if state == "enabled":
-        _write(auto, '# written by tests/tier2 (kernel-repro)\nINHERIT += "kernel-repro"\n')
+    if state == "enabled" or extra:
+        _write(auto, "# written by tests/tier2 (kernel-repro)\n%s%s" % (
+            'INHERIT += "kernel-repro"\n' if state == "enabled" else "", extra))
     elif os.path.exists(auto):
         os.unlink(auto)
 
@@ -111,12 +112,12 @@ def configure(state):
 _SIG_RE = re.compile(r"^\s+([^:\s]+):(do_[^:\s]+):([0-9a-f]{64})")
 
 
-def signatures(state):
-    configure(state)
+def signatures(state, extra="", targets=TARGETS):
+    configure(state, extra)
     sigfile = os.path.join(BUILDDIR, "locked-sigs.inc")
     if os.path.exists(sigfile):
         os.unlink(sigfile)
-    OUTPUTS[state] = bb("bitbake -S lockedsigs %s" % TARGETS)
+    OUTPUTS[state + (" +extra" if extra else "")] = bb("bitbake -S lockedsigs %s" % targets)
     sigs = {}
     with open(sigfile) as f:
         for line in f:
@@ -173,9 +174,8 @@ def test_enabling_changes_only_kernel_recipe(sigs):
     changed = {t for pn, t in diff}
     for task in ("do_compile", "do_compile_kernelmodules"):
         assert task in changed, "%s of the kernel did not change: %s" % (task, sorted(changed))
-    # do_bundle_initramfs is a task only with INITRAMFS_IMAGE_BUNDLE (kernel.bbclass:161)
-    if ("linux-yocto", "do_bundle_initramfs") in sigs["added"]:
-        assert "do_bundle_initramfs" in changed
+    # do_bundle_initramfs is a task only with INITRAMFS_IMAGE_BUNDLE: see
+    # test_bundled_initramfs_task_is_wired
     # Tasks that do not run the prefunc and do not depend on one keep their
     # hash -- where do_recipe_qa (which runs before do_fetch) hashes only
     # the QA checks it names (master: oe.qa.handle_error_visitorcode). On
@@ -239,3 +239,28 @@ def test_real_datastore_probe(sigs, tmp_path):
     assert "KCFLAGS" not in v and "KAFLAGS" not in v, v
     # linux-yocto without KERNEL_DEBUG = "True" passes PAHOLE=false.
     assert k["pahole"] == [None, "EXTRA_OEMAKE"], k["pahole"]
+
+
+BUNDLE = 'INITRAMFS_IMAGE = "core-image-minimal-initramfs"\nINITRAMFS_IMAGE_BUNDLE = "1"\n'
+
+
+def test_bundled_initramfs_task_is_wired():
+    """With INITRAMFS_IMAGE_BUNDLE the kernel has a do_bundle_initramfs task
+    (kernel.bbclass adds it then), which re-links vmlinux with the initramfs:
+    enabling the class must change its signature like do_compile's (the
+    prefunc sets the reproducibility variables for it too). The assertion in
+    test_enabling_changes_only_kernel_recipe could never run: nothing set
+    the bundle. Runs last: it leaves the build directory enabled again."""
+    try:
+        added = signatures("added", BUNDLE, "virtual/kernel")
+        enabled = signatures("enabled", BUNDLE, "virtual/kernel")
+    finally:
+        configure("enabled")
+    assert ("linux-yocto", "do_bundle_initramfs") in added, sorted(t for p, t in added if p == "linux-yocto")
+    changed = {t for pn, t in _diff(added, enabled) if pn == "linux-yocto"}
+    assert {"do_compile", "do_bundle_initramfs"} <= changed, sorted(changed)
+    # the initramfs image is an image: its rootfs and image-verify tasks are
+    # the layer's image level (kernel-repro-sstate.bbclass); nothing else
+    others = {pn for pn, t in _diff(added, enabled)
+              if pn not in KERNEL_PNS | {"core-image-minimal-initramfs"}}
+    assert not others, sorted(others)[:20]
