@@ -93,12 +93,17 @@ def test_a_one_build(work):
     ids = t3env.output_ids(work)
     assert_copies(ids)
     STATE["x"] = one_compile(ids, "a")
+    # The debug symbols are kernel-dbg's file; kernel-vmlinux's /boot/vmlinux
+    # is stripped (no .symtab: not a debug file for check, an image to check)
     bz = ids["deployed bzImage"][1]
-    for name, (_bid, path) in ids.items():
-        if " rpm " in name and "/vmlinux-" in name:
-            rep = compare.check(bz, path)
-            assert rep["match"], (name, rep)
-            assert rep["sections"]["compared"] >= 1 and not rep["sections"]["differ"], (name, rep)
+    dbg = [path for name, (_b, path) in ids.items() if "-dbg rpm " in name]
+    assert len(dbg) == 1, ids
+    images = [bz] + [path for name, (_b, path) in ids.items() if "-vmlinux rpm " in name]
+    assert len(images) == 2, ids
+    for img in images:
+        rep = compare.check(img, dbg[0])
+        assert rep["match"], (img, rep)
+        assert rep["sections"]["compared"] >= 1 and not rep["sections"]["differ"], (img, rep)
     objects_carry(work, STATE["x"], "a")
     # this compile's objects, every task, for the mixed mirror of (e)
     t3env.copy_objects(sorted(t3env.artifacts.sstate_objects(t3env.sstate_dir(), PN)), "sstate", "compile-x")
