@@ -59,8 +59,6 @@ TAR_NESTING_MAX = 8
 CPIO_NAME_MAX = 4096
 #: A file or directory written counts as at least this many bytes of the limit.
 BLOCK = 4096
-#: Largest fingerprint record read (a record is a few hundred bytes).
-RECORD_MAX = 1 << 16
 
 _CHUNK = 1 << 20
 
@@ -843,23 +841,12 @@ def _kernel_ids(paths, workdir, bounds, rpms):
 
 
 def _read_record(path):
-    """fingerprint.read_record, bounded (RECORD_MAX) and strict about its text."""
+    """fingerprint.read_record, its OSError worded as the other readers' errors."""
     from . import fingerprint
     try:
-        with open(path, "rb") as f:
-            data = f.read(RECORD_MAX + 1)
-    except FileNotFoundError:
-        return None
+        return fingerprint.read_record(path)
     except OSError as e:
         raise KernelReproError("%s: cannot read: %s" % (printable(path), e.strerror or e)) from None
-    if len(data) > RECORD_MAX:
-        raise FormatError("%s: not a fingerprint record (more than %d bytes)"
-                          % (printable(path), RECORD_MAX))
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise FormatError("%s: not a fingerprint record (not UTF-8 text)" % printable(path)) from None
-    return fingerprint.parse_record(text, printable(path))
 
 
 def sstate_kernel_ids(obj, workdir, limit=None):

@@ -17,8 +17,9 @@ library only for ELF, so the build host's python is enough).
 
 import os
 import re
+import stat
 
-from kernelrepro.errors import KernelReproError
+from kernelrepro.errors import FormatError, KernelReproError, printable
 
 __all__ = [
     "FORMAT",
@@ -104,14 +105,41 @@ def write_record(path, build_id, recipe, source=""):
     return path
 
 
+#: Largest record read. A record is four short lines (the format, build_id,
+#: recipe, source: a path); anything larger under a *.buildid name is not one
+#: a kernel package installed, and is refused like any corrupt record (exit
+#: 2, naming it) rather than read whole or skipped: skipping a record could
+#: turn a verdict into a false MISMATCH.
+RECORD_MAX = 64 << 10
+
+
 def read_record(path):
-    """Parsed fingerprint file, or None when ``path`` does not exist."""
+    """Parsed fingerprint file; None when ``path`` does not exist or is not a
+    regular file (opened without blocking: a FIFO is never waited on).
+
+    Read with a bound (RECORD_MAX, checked on the size first: a record is
+    never read in part) and strictly: too large or not UTF-8 text is a
+    FormatError naming the file. OSError otherwise, for the caller to word.
+    """
     try:
-        with open(path) as f:
-            text = f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except FileNotFoundError:
         return None
-    return parse_record(text, path)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        data = b"" if st.st_size > RECORD_MAX else f.read(RECORD_MAX + 1)
+    size = max(st.st_size, len(data))
+    if size > RECORD_MAX:
+        raise FormatError("%s: not a fingerprint record: too large for a build-id record (%d "
+                          "bytes; a record is a few lines, at most %d KiB read)"
+                          % (printable(path), size, RECORD_MAX >> 10))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError("%s: not a fingerprint record (not text: not UTF-8)" % printable(path)) from None
+    return parse_record(text, printable(path))
 
 
 def deploy_names(imagetype, image_name, link_name=""):

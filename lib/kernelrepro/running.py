@@ -16,7 +16,6 @@ does, 2 error (no records, unreadable notes, a corrupt record).
 """
 
 import os
-import stat
 
 from . import fingerprint, image
 from .errors import KernelReproError
@@ -26,12 +25,6 @@ RECORDS_DIR = "/usr/share/kernel-repro"
 #: The running kernel's notes (the raw ELF notes of its .notes section).
 NOTES = "/sys/kernel/notes"
 SUFFIX = ".buildid"
-#: Largest record read. A record is four short lines (the format, build_id,
-#: recipe, source: a path); anything larger under a *.buildid name is not one
-#: the kernel package installed, and is refused like any corrupt record
-#: (exit 2, naming it) rather than read whole or skipped: skipping a record
-#: could turn the verdict into a false MISMATCH.
-MAX_RECORD = 64 << 10
 
 
 def load_records(directory=RECORDS_DIR):
@@ -56,36 +49,14 @@ def load_records(directory=RECORDS_DIR):
         if not os.path.isfile(path):
             continue
         try:
-            rec = _read_record(path)
+            rec = fingerprint.read_record(path)
         except OSError as e:
             raise KernelReproError("%s: cannot read: %s" % (path, e.strerror or e))
-        except UnicodeDecodeError:
-            raise KernelReproError("%s: not a %s file (not text)" % (path, fingerprint.FORMAT))
         if rec is not None:
             records.append((path, rec))
     if not records:
         raise KernelReproError("%s: no *%s build-id records in this directory" % (directory, SUFFIX))
     return records
-
-
-def _read_record(path):
-    """``fingerprint.parse_record`` of the record at ``path``, read with a bound
-    (MAX_RECORD); None when it is gone or not a regular file (never waited on)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    except FileNotFoundError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        data = b"" if st.st_size > MAX_RECORD else f.read(MAX_RECORD + 1)
-    if st.st_size > MAX_RECORD or len(data) > MAX_RECORD:
-        raise KernelReproError("%s: too large for a build-id record (%s bytes; a record is a "
-                               "few lines, at most %d KiB read): not one the kernel package "
-                               "installed" % (path, max(st.st_size, len(data)),
-                                              MAX_RECORD >> 10))
-    return fingerprint.parse_record(data.decode("utf-8"), path)
 
 
 def _label(path, rec):
