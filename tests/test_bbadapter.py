@@ -10,6 +10,7 @@ bitbake-setup``), whose ``bb`` package imports data_smart / data / utils
 import io
 import os
 import re
+import sys
 
 import pytest
 
@@ -405,11 +406,21 @@ def test_task_modules_follow_every_import_the_classes_make(tmp_path):
     assert "compare.py" in bbadapter.task_modules(root=str(root))
 
 
-def test_setup_recipe_makes_the_hashed_files_parse_dependencies():
+def test_setup_recipe_makes_the_hashed_files_parse_dependencies(monkeypatch):
     """KERNEL_REPRO_LIB_SHA256 is read from files at parse time: each must be in
     the recipe's __depends (with its mtime), or BitBake's recipe cache keeps
     the hashes of an older library and a build stops with "When reparsing ...
     the basehash value changed" (seen at tier 3 after a library change)."""
+    # PyPI's bb has no parser (bb.parse needs hashserv): BitBake's
+    # mark_dependency, as lib/bb/parse/__init__.py has it, stands in
+    import types
+
+    def mark_dependency(d, f):
+        deps = d.getVar("__depends", False) or []
+        s = (f, int(os.stat(f).st_mtime) if os.path.exists(f) else 0)
+        if s not in deps:
+            d.setVar("__depends", deps + [s])
+    monkeypatch.setitem(sys.modules, "bb.parse", types.SimpleNamespace(mark_dependency=mark_dependency))
     d = datastore()
     assert bbadapter.setup_recipe(d)
     deps = {f for f, _mtime in (d.getVar("__depends", False) or [])}

@@ -178,15 +178,8 @@ def track_files(d, paths):
     """
     try:
         from bb.parse import mark_dependency
-    except ImportError:         # bb without its parser (unit tests): the same, by hand
-        def mark_dependency(d, f):
-            deps = d.getVar("__depends", False) or []
-            try:
-                mtime = int(os.stat(f).st_mtime)   # as bb.parse.cached_mtime_noerror
-            except OSError:
-                mtime = 0
-            if (f, mtime) not in deps:
-                d.setVar("__depends", deps + [(f, mtime)])
+    except ImportError:         # outside BitBake: no recipe cache to keep right
+        return
     for p in paths:
         mark_dependency(d, p)
 
