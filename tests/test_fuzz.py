@@ -57,31 +57,45 @@ def test_fuzz_regressions(what, data):
     fuzz_readers.one_input(data, image, decompress, errors)
 
 
-def test_fuzz_readers_bounded_run(tmp_path):
-    seconds = int(os.environ.get("KERNEL_REPRO_FUZZ_SECONDS", "120"))
+def fuzz_seconds(default):
+    """$KERNEL_REPRO_FUZZ_SECONDS or ``default``; skips the test at 0, or without atheris."""
+    seconds = int(os.environ.get("KERNEL_REPRO_FUZZ_SECONDS", str(default)))
     if seconds <= 0:
         pytest.skip("KERNEL_REPRO_FUZZ_SECONDS=0")
     pytest.importorskip("atheris")
+    return seconds
+
+
+def fuzz_run(script, corpus_dir, seeds, tmp_path, seconds, per_input, env=None):
+    """Run the libFuzzer target ``script`` (tests/fuzz/) for ``seconds`` from
+    ``seeds``, inputs that break it left in ``tmp_path``.
+    Returns (process, crash files, log text, number of inputs run or None)."""
+    log = tmp_path / "fuzz.log"
+    argv = [sys.executable, os.path.join(FUZZ, script),
+            "-max_total_time=%d" % seconds, "-timeout=%d" % per_input, "-rss_limit_mb=2048",
+            "-print_final_stats=1", "-artifact_prefix=%s/" % tmp_path, str(corpus_dir), str(seeds)]
+    with open(log, "wb") as f:
+        r = subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, cwd=str(tmp_path),
+                           timeout=seconds + 300, env=env)
+    text = log.read_text(errors="replace")
+    crashes = [p for p in os.listdir(tmp_path) if re.match(r"(crash|timeout|oom|leak)-", p)]
+    runs = re.search(r"stat::number_of_executed_units:\s*(\d+)", text)
+    return r, crashes, text, int(runs.group(1)) if runs else None
+
+
+def test_fuzz_readers_bounded_run(tmp_path):
+    seconds = fuzz_seconds(120)
     import corpus
     seeds = tmp_path / "seeds"
     names = corpus.build(str(seeds))
     work = tmp_path / "work"
     work.mkdir()
-    log = tmp_path / "fuzz.log"
-    argv = [sys.executable, os.path.join(FUZZ, "fuzz_readers.py"),
-            "-max_total_time=%d" % seconds, "-timeout=10", "-rss_limit_mb=2048",
-            "-print_final_stats=1", "-artifact_prefix=%s/" % tmp_path, str(work), str(seeds)]
-    with open(log, "wb") as f:
-        r = subprocess.run(argv, stdout=f, stderr=subprocess.STDOUT, cwd=str(tmp_path),
-                           timeout=seconds + 300)
-    text = log.read_text(errors="replace")
-    crashes = [p for p in os.listdir(tmp_path) if re.match(r"(crash|timeout|oom|leak)-", p)]
+    r, crashes, text, runs = fuzz_run("fuzz_readers.py", work, seeds, tmp_path, seconds, 10)
     assert r.returncode == 0 and not crashes, (
         "fuzzing broke the contract; input(s) %s in %s; log tail:\n%s"
         % (crashes, tmp_path, text[-3000:]))
-    runs = re.search(r"stat::number_of_executed_units:\s*(\d+)", text)
     cov = re.findall(r"cov: (\d+)", text)
     sys.stderr.write("\n[fuzz] %d seeds, %s inputs in %ds, coverage %s -> %s edges, no crash\n"
-                     % (len(names), runs.group(1) if runs else "?", seconds,
+                     % (len(names), runs if runs is not None else "?", seconds,
                         cov[0] if cov else "?", cov[-1] if cov else "?"))
-    assert runs and int(runs.group(1)) > 0
+    assert runs and runs > 0
