@@ -256,24 +256,8 @@ class _Elf:
             yield s
 
     def segments(self):
-        """(p_type, p_offset, p_vaddr, p_filesz) of each program header."""
-        for ptype, off, vaddr, filesz, _paddr, _memsz in self.segments_full():
-            yield ptype, off, vaddr, filesz
-
-    def segments_full(self):
-        """(p_type, p_offset, p_vaddr, p_filesz, p_paddr, p_memsz) of each program header."""
-        h, is64 = self.h, self.elfclass == 64
-        if h["phnum"] == image.PN_XNUM:         # extended numbering: the count is in section 0
-            zero = image._section_zero(self.src.blob, h)
-            if zero is not None:
-                h = dict(h, phnum=zero[2])
-        for ent in image._header_table(self.src.blob, h, "ph", "program header",
-                                       56 if is64 else 32,
-                                       h["endian"] + ("IIQQQQQQ" if is64 else "IIIIIIII")):
-            if is64:
-                yield ent[0], ent[2], ent[3], ent[5], ent[4], ent[6]
-            else:
-                yield ent[0], ent[1], ent[2], ent[4], ent[3], ent[5]
+        """image.program_headers of this payload."""
+        return image.program_headers(self.src.blob, self.h)
 
     def sections(self, name, debug=False):
         """Every section, checked to be comparable; raises FormatError naming ``name``.
@@ -316,7 +300,7 @@ class _Elf:
 
     def _check_segments(self, secs, size):
         backed = []
-        for i, (ptype, off, vaddr, filesz) in enumerate(self.segments()):
+        for i, (ptype, off, vaddr, _pa, filesz, _ms, _al) in enumerate(self.segments()):
             if ptype != PT_LOAD:
                 continue
             if off > size or filesz > size - off:
@@ -704,8 +688,8 @@ def _compare_raw_image(image_src, debug_src, limit, debug_name):
     eb = _Elf(debug_src)
     secs = eb.sections(debug_name, debug=True)
     zb, size = _file_size(debug_src), image_src.size
-    loads = [(vaddr, paddr, memsz) for ptype, _off, vaddr, _fsz, paddr, memsz
-             in eb.segments_full() if ptype == PT_LOAD and memsz]
+    loads = [(vaddr, paddr, memsz) for ptype, _off, vaddr, paddr, _fsz, memsz, _al
+             in eb.segments() if ptype == PT_LOAD and memsz]
     placed = []
     for sec in secs:
         if not (sec["sh_flags"] & SHF_ALLOC and sec["sh_size"]) or sec["sh_type"] == "SHT_NOBITS":

@@ -614,6 +614,24 @@ def _section_zero(blob, h):
     return None
 
 
+def program_headers(blob, h):
+    """(p_type, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align) of each
+    program header of the ELF whose header is ``h`` (elf_header), read a piece
+    at a time (_header_table); e_phnum PN_XNUM takes the count from section 0."""
+    is64 = h["class"] == 2
+    if h["phnum"] == PN_XNUM:
+        zero = _section_zero(blob, h)
+        if zero is not None:
+            h = dict(h, phnum=zero[2])
+    for ent in _header_table(blob, h, "ph", "program header", 56 if is64 else 32,
+                             h["endian"] + ("IIQQQQQQ" if is64 else "IIIIIIII")):
+        if is64:
+            ptype, _f, off, vaddr, paddr, filesz, memsz, align = ent
+        else:
+            ptype, off, vaddr, paddr, filesz, memsz, _f, align = ent
+        yield ptype, off, vaddr, paddr, filesz, memsz, align
+
+
 def _note_regions(blob, h):
     """(offset, size, align) of PT_NOTE segments, then SHT_NOTE sections.
 
@@ -625,17 +643,7 @@ def _note_regions(blob, h):
     """
     e, is64 = h["endian"], h["class"] == 2
     seen = set()
-    ph = h
-    if h["phnum"] == PN_XNUM:
-        zero = _section_zero(blob, h)
-        if zero is not None:
-            ph = dict(h, phnum=zero[2])
-    for ent in _header_table(blob, ph, "ph", "program header", 56 if is64 else 32,
-                             e + ("IIQQQQQQ" if is64 else "IIIIIIII")):
-        if is64:
-            ptype, _f, off, _va, _pa, filesz, _ms, align = ent
-        else:
-            ptype, off, _va, _pa, filesz, _ms, _f, align = ent
+    for ptype, off, _va, _pa, filesz, _ms, align in program_headers(blob, h):
         if ptype == PT_NOTE and filesz:
             r = (off, filesz, 8 if align == 8 else 4)
             seen.add(r)
