@@ -15,7 +15,14 @@
 # Tasks of kernel recipes that compile or link and so get the reproducible
 # environment (KBUILD_BUILD_TIMESTAMP, KCONFIG_NOTIMESTAMP, pahole wrapper).
 # do_compile also installs KERNEL_REPRO_MODULE_SIG_KEY and runs the QA checks.
-KERNEL_REPRO_TASKS ?= "do_compile do_compile_kernelmodules do_bundle_initramfs"
+# Every list variable of the layer is extended the same way: a _DEFAULT
+# holds the layer's list, and += / :append (local.conf, a distro or
+# machine conf) add to it, :remove takes from it; set the _DEFAULT to
+# replace it.
+KERNEL_REPRO_TASKS_DEFAULT = "do_compile do_compile_kernelmodules do_bundle_initramfs"
+KERNEL_REPRO_TASKS_DEFAULT[doc] = "The layer's KERNEL_REPRO_TASKS (set it to replace the list)."
+KERNEL_REPRO_TASKS ??= ""
+KERNEL_REPRO_TASKS:prepend = "${KERNEL_REPRO_TASKS_DEFAULT} "
 KERNEL_REPRO_TASKS[doc] = "Kernel tasks that compile or link and get the reproducible build environment."
 
 # A PEM file with the private key and X.509 certificate used to sign modules
@@ -38,9 +45,17 @@ KERNEL_REPRO_DEBUG_PREFIX[doc] = "Prefix replacing build paths in debug info whe
 # Default severities of the QA checks, applied to kernel recipes only. A check
 # the user already put in ERROR_QA or WARN_QA keeps the user's severity; to
 # silence one for a recipe use INSANE_SKIP:<pn> += "<check>".
-KERNEL_REPRO_ERROR_QA ??= "kernel-repro-module-sig-key kernel-repro-randstruct kernel-repro-latent-entropy kernel-repro-pahole kernel-repro-timestamps"
+# kernel-repro-buildid (a build-id mismatch between copies of the kernel)
+# is an error wherever it is checked unless listed in WARN_QA.
+KERNEL_REPRO_ERROR_QA_DEFAULT = "kernel-repro-buildid kernel-repro-module-sig-key kernel-repro-randstruct kernel-repro-latent-entropy kernel-repro-pahole kernel-repro-timestamps"
+KERNEL_REPRO_ERROR_QA_DEFAULT[doc] = "The layer's KERNEL_REPRO_ERROR_QA (set it to replace the list)."
+KERNEL_REPRO_ERROR_QA ??= ""
+KERNEL_REPRO_ERROR_QA:prepend = "${KERNEL_REPRO_ERROR_QA_DEFAULT} "
 KERNEL_REPRO_ERROR_QA[doc] = "kernel-repro QA checks that fail a kernel build unless listed in WARN_QA."
-KERNEL_REPRO_WARN_QA ??= "kernel-repro-module-sig-ecdsa kernel-repro-localversion-auto"
+KERNEL_REPRO_WARN_QA_DEFAULT = "kernel-repro-module-sig-ecdsa kernel-repro-localversion-auto"
+KERNEL_REPRO_WARN_QA_DEFAULT[doc] = "The layer's KERNEL_REPRO_WARN_QA (set it to replace the list)."
+KERNEL_REPRO_WARN_QA ??= ""
+KERNEL_REPRO_WARN_QA:prepend = "${KERNEL_REPRO_WARN_QA_DEFAULT} "
 KERNEL_REPRO_WARN_QA[doc] = "kernel-repro QA checks that warn unless listed in ERROR_QA."
 
 # Part 2: one sstate group for the kernel's binary-carrying tasks and the

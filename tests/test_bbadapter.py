@@ -19,21 +19,44 @@ bb = pytest.importorskip(
     "(pip install bitbake-setup) for a real DataSmart datastore")
 import bb.data  # noqa: E402
 
-from kernelrepro import bbadapter, kconfigqa, reproenv  # noqa: E402
+from kernelrepro import bbadapter, kconfigqa, reproenv, sstatetasks  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BBCLASS = os.path.join(ROOT, "classes", "kernel-repro.bbclass")
 
 
-def class_defaults():
-    """The ``?=``/``??=`` defaults of the real bbclass, as plain values."""
-    out = {}
-    with open(BBCLASS) as f:
+def apply_class_assignments(d, path=BBCLASS):
+    """The plain assignments of a real bbclass (``=``, ``?=``, ``??=``,
+    ``:prepend =``), applied to ``d`` in file order as BitBake would (after
+    whatever ``d`` already holds: local.conf is parsed before an INHERIT-ed
+    class). Returns the names assigned."""
+    names = []
+    with open(path) as f:
         for line in f:
-            m = re.match(r'^([A-Z_]+)\s*\?\??=\s*"(.*)"\s*$', line)
-            if m:
-                out[m.group(1)] = m.group(2)
-    return out
+            m = re.match(r'^([A-Z_]+)(:prepend)?\s*(\?\?=|\?=|=)\s*"(.*)"\s*$', line)
+            if not m:
+                continue
+            var, prepend, op, value = m.groups()
+            names.append(var)
+            if prepend:
+                d.setVar(var + ":prepend", value)
+            elif op == "??=":
+                d.setVarFlag(var, "_defaultval", value)
+            elif op == "?=":
+                if d.getVar(var, False) is None:
+                    d.setVar(var, value)
+            else:
+                d.setVar(var, value)
+    return names
+
+
+def class_defaults():
+    """The variables the real bbclass sets, as BitBake expands them with no
+    user setting."""
+    d = bb.data_smart.DataSmart()
+    names = apply_class_assignments(d)
+    d.setVar("TARGET_DBGSRC_DIR", "/usr/src/debug/${PN}/${PV}")
+    return {k: d.getVar(k) for k in names}
 
 
 def datastore(kernel=True, **variables):
@@ -106,7 +129,8 @@ def test_class_is_thin_and_defaults_documented():
         assert re.search(r"^%s\[doc\] = \"" % var, text, re.M), var
     qa = set(class_defaults()["KERNEL_REPRO_ERROR_QA"].split()) | \
         set(class_defaults()["KERNEL_REPRO_WARN_QA"].split())
-    assert qa == set(kconfigqa.CHECKS)
+    # the configuration checks, and the build-id check of the sstate class
+    assert qa == set(kconfigqa.CHECKS) | {sstatetasks.BUILDID_CHECK}
     for name, (severity, _) in kconfigqa.CHECKS.items():
         var = "KERNEL_REPRO_ERROR_QA" if severity == "error" else "KERNEL_REPRO_WARN_QA"
         assert name in class_defaults()[var].split(), name
@@ -429,3 +453,52 @@ def test_setup_recipe_makes_the_hashed_files_parse_dependencies(monkeypatch):
     want.add(reproenv.pahole_wrapper_path())
     assert want <= deps, sorted(want - deps)
     assert os.path.join(lib, "cli.py") not in deps
+
+
+LIST_VARIABLES = ("KERNEL_REPRO_TASKS", "KERNEL_REPRO_ERROR_QA", "KERNEL_REPRO_WARN_QA")
+
+
+@pytest.mark.parametrize("var", LIST_VARIABLES)
+@pytest.mark.parametrize("op", ["+=", ":append", ":remove", "_DEFAULT"])
+def test_every_list_variable_extends_one_way(var, op):
+    """local.conf is parsed before the INHERIT-ed class: a ``+=`` there
+    must add to the layer's list (with ``??=`` it silently replaced it),
+    ``:remove`` take from it, and setting the _DEFAULT replace it."""
+    defaults = class_defaults()[var].split()
+    d = bb.data_smart.DataSmart()
+    if op == "+=":
+        d.setVar(var, "x-user")
+        want = defaults + ["x-user"]
+    elif op == ":append":
+        d.setVar(var + ":append", " x-user")
+        want = defaults + ["x-user"]
+    elif op == ":remove":
+        d.setVar(var + ":remove", defaults[0])
+        want = defaults[1:]
+    else:
+        d.setVar(var + "_DEFAULT", "x-user")
+    apply_class_assignments(d)
+    if op == "_DEFAULT":
+        # a _DEFAULT set before the class is overwritten by its "=": replace it after
+        d.setVar(var + "_DEFAULT", "x-user")
+        want = ["x-user"]
+    assert d.getVar(var).split() == want
+
+
+def test_sstate_class_is_wiring_only():
+    """Every python function of kernel-repro-sstate.bbclass is one call into
+    kernelrepro.sstatetasks, which BitBake tracks (BBIMPORTS)."""
+    import kernelrepro
+    path = os.path.join(ROOT, "classes", "kernel-repro-sstate.bbclass")
+    with open(path) as f:
+        text = f.read()
+    bodies = re.findall(r"^(?:python [^\n]*\{\n|def [^\n]*:\n)(.*?)(?=^\}|^\S)", text, re.M | re.S)
+    assert len(bodies) >= 10
+    for body in bodies:
+        code = [ln.strip() for ln in body.splitlines() if ln.strip()]
+        assert code[0] == "import kernelrepro.sstatetasks" and len(code) == 2, code
+        assert re.match(r"(return )?kernelrepro\.sstatetasks\.[a-z_]+\(", code[1]), code
+        name = code[1].split("sstatetasks.")[1].split("(")[0]
+        assert callable(getattr(sstatetasks, name)), name
+    assert "sstatetasks" in kernelrepro.BBIMPORTS
+    assert len(text.splitlines()) < 150

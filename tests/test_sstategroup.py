@@ -382,11 +382,25 @@ def _class_assignment(name, op):
     return m.group(1)
 
 
+def _as_addpylib_does(d):
+    """layer.conf's ``addpylib ${LAYERDIR}/lib kernelrepro``: the package
+    (and its BBIMPORTS) in the context of inline python."""
+    import bb.utils
+    import kernelrepro
+    import kernelrepro.sstategroup  # noqa: F401 (a BBIMPORTS module)
+    bb.utils._context["kernelrepro"] = kernelrepro
+    return d
+
+
 def test_class_default_group_is_the_library_default():
-    """KERNEL_REPRO_SSTATE_GROUP_DEFAULT in the bbclass and DEFAULT_GROUP
-    (where the choice is explained) are one list."""
-    value = _class_assignment("KERNEL_REPRO_SSTATE_GROUP_DEFAULT", "=")
-    assert tuple(value.split()) == sg.DEFAULT_GROUP
+    """The class takes its default group from DEFAULT_GROUP (where the
+    choice is explained): one list, in one file."""
+    data_smart = pytest.importorskip("bb.data_smart", reason="needs bitbake-setup's bb package")
+    import kernelrepro
+    assert "sstategroup" in kernelrepro.BBIMPORTS
+    d = _as_addpylib_does(data_smart.DataSmart())
+    d.setVar("X", _class_assignment("KERNEL_REPRO_SSTATE_GROUP_DEFAULT", "="))
+    assert tuple(d.getVar("X").split()) == sg.DEFAULT_GROUP
 
 
 @pytest.mark.parametrize("user, expect_extra, expect_gone", [
@@ -402,7 +416,7 @@ def test_group_extended_before_the_class_keeps_the_default(user, expect_extra, e
     silently unprotected). The class's statements, applied to a real BitBake
     datastore after the user's, keep the default and add (or remove)."""
     data_smart = pytest.importorskip("bb.data_smart", reason="needs bitbake-setup's bb package")
-    d = data_smart.DataSmart()
+    d = _as_addpylib_does(data_smart.DataSmart())
     var = "KERNEL_REPRO_SSTATE_GROUP"
     for op, value in user:
         if op == "+=":

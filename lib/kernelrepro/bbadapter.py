@@ -83,7 +83,7 @@ TASK_VARDEPS = (
 #: only fully qualified calls of listed modules' functions, not a
 #: module-level constant or a call one module makes into another; a
 #: checksum over the import closure covers both.)
-TASK_ENTRY_MODULES = ("bbadapter", "fingerprint", "imageguard", "sstategroup", "errors")
+TASK_ENTRY_MODULES = ("bbadapter", "sstatetasks", "fingerprint", "imageguard", "sstategroup", "errors")
 #: Data files a task runs (the pahole wrapper).
 TASK_DATA_FILES = (os.path.join("data", "bin", "pahole"),)
 

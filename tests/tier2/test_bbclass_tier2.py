@@ -87,8 +87,9 @@ def _write(path, text):
     os.chown(os.path.dirname(path), uid, gid)
 
 
-def configure(state, extra=""):
-    """Write BUILDDIR/conf for one of base / added / enabled (+ ``extra`` lines)."""
+def configure(state, extra="", layer=ROOT):
+    """Write BUILDDIR/conf for one of base / added / enabled (+ ``extra``
+    lines), with this layer (or a copy of it at ``layer``)."""
     os.makedirs(BUILDDIR, exist_ok=True)
     uid, gid = _owner()
     os.chown(BUILDDIR, uid, gid)
@@ -99,7 +100,7 @@ def configure(state, extra=""):
         layers = f.read().replace(ROOT, "/nonexistent-kernel-repro-removed")
     layers = "\n".join(l for l in layers.splitlines() if "/nonexistent-kernel-repro-removed" not in l)
     if state in ("added", "enabled"):
-        layers += '\nBBLAYERS += "%s"\n' % ROOT
+        layers += '\nBBLAYERS += "%s"\n' % layer
     _write(os.path.join(conf, "bblayers.conf"), layers + "\n")
     auto = os.path.join(conf, "auto.conf")
     if state == "enabled" or extra:
@@ -112,8 +113,8 @@ def configure(state, extra=""):
 _SIG_RE = re.compile(r"^\s+([^:\s]+):(do_[^:\s]+):([0-9a-f]{64})")
 
 
-def signatures(state, extra="", targets=TARGETS):
-    configure(state, extra)
+def signatures(state, extra="", targets=TARGETS, layer=ROOT):
+    configure(state, extra, layer)
     sigfile = os.path.join(BUILDDIR, "locked-sigs.inc")
     if os.path.exists(sigfile):
         os.unlink(sigfile)
@@ -264,3 +265,53 @@ def test_bundled_initramfs_task_is_wired():
     others = {pn for pn, t in _diff(added, enabled)
               if pn not in KERNEL_PNS | {"core-image-minimal-initramfs"}}
     assert not others, sorted(others)[:20]
+
+
+def _edit(path, old, new):
+    with open(path) as f:
+        text = f.read()
+    assert old in text, (path, old)
+    with open(path, "w") as f:
+        f.write(text.replace(old, new, 1))
+
+
+def test_library_changes_reach_the_kernel_signatures_only(tmp_path):
+    """The library is in the signatures of the tasks that run it: a copy of
+    the layer, enabled, parsed for real after each edit. An edit of a
+    function the classes call (sstatetasks: BBIMPORTS) or of a module those
+    run (image.py, through KERNEL_REPRO_LIB_SHA256) changes the kernel's
+    signatures and no other recipe's; an edit of cli.py (never run by a
+    task) changes none. Control: the unedited copy gives the layer's own
+    signatures (the copy's path is not in any hash). Runs last but one:
+    it leaves the build directory enabled again."""
+    import shutil
+    copy = os.path.join(BUILDDIR, "layer-copy")
+    if os.path.exists(copy):
+        shutil.rmtree(copy)
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.pyc"))
+    uid, gid = _owner()
+    for top, dirs, files in os.walk(copy):
+        for n in dirs + files:
+            os.lchown(os.path.join(top, n), uid, gid)
+    lib = os.path.join(copy, "lib", "kernelrepro")
+    try:
+        own = signatures("enabled", targets=TARGETS)
+        base = signatures("enabled", targets=TARGETS, layer=copy)
+        assert base == own, "the layer's path is in a signature: %s" % _diff(own, base)[:10]
+        _edit(os.path.join(lib, "cli.py"), "\nPROG = ", "\nEDITED_BY_TIER2 = 1\nPROG = ")
+        cli = signatures("enabled", targets=TARGETS, layer=copy)
+        assert not _diff(base, cli), "an edit of cli.py changed: %s" % _diff(base, cli)[:10]
+        _edit(os.path.join(lib, "sstatetasks.py"), '    """do_kernel_repro_verify:',
+              '    """do_kernel_repro_verify (edited by tier 2):')
+        tasks = signatures("enabled", targets=TARGETS, layer=copy)
+        changed = _diff(cli, tasks)
+        assert ("linux-yocto", "do_kernel_repro_verify") in changed, changed
+        assert not [k for k in changed if k[0] not in KERNEL_PNS], changed[:10]
+        _edit(os.path.join(lib, "image.py"), "\nimport ", "\n# edited by tier 2\nimport ")
+        image = signatures("enabled", targets=TARGETS, layer=copy)
+        changed = _diff(tasks, image)
+        assert ("linux-yocto", "do_compile") in changed, changed
+        assert not [k for k in changed if k[0] not in KERNEL_PNS], changed[:10]
+    finally:
+        configure("enabled")
+        shutil.rmtree(copy, ignore_errors=True)
