@@ -160,9 +160,15 @@ def plan_sibling_lookup(queried, found, group, is_group_recipe, known, index=Non
     return todo
 
 
-Decision = collections.namedtuple("Decision", "found dropped")
-Decision.__doc__ = """found: the tids to report as found.
-dropped: {mcfn: (sorted missing member tids, sorted dropped found tids)}."""
+class Decision(collections.namedtuple("Decision", "found dropped")):
+    """found: the tids to report as found.
+    dropped: {mcfn: (sorted missing member tids, sorted dropped found tids)}.
+
+    A class statement, not a bare namedtuple: BitBake reads the source of
+    every public callable of a BBIMPORTS module (inspect.getsourcelines),
+    and a namedtuple made by a call has none -- parsing failed for every
+    build with the layer added."""
+    __slots__ = ()
 
 
 def decide(queried, found, group, is_group_recipe, known, sibling_found=(), index=None):
