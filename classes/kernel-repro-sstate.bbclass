@@ -39,6 +39,9 @@ KERNEL_REPRO_FIX_TARGET[doc] = "The target named in the repair command of a mism
 KERNEL_REPRO_BUILDID_FILE = "${B}/kernel-repro.buildid"
 KERNEL_REPRO_BUILDID_FILE[doc] = "The record do_compile writes: the build-id of ${B}/vmlinux."
 
+KERNEL_REPRO_BUNDLE_FILE = "${B}/kernel-repro-initramfs.buildid"
+KERNEL_REPRO_BUNDLE_FILE[doc] = "The record do_bundle_initramfs writes: the relinked kernel's build-id and the compile it was relinked from."
+
 KERNEL_REPRO_CONSUMERS_DIR = "${STAMPS_DIR}/kernel-repro-consumers"
 KERNEL_REPRO_CONSUMERS_DIR[doc] = "Where images register as holders of a kernel (cleaning the kernel invalidates them)."
 
@@ -64,6 +67,10 @@ python __anonymous () {
 python kernel_repro_record_buildid () {
     import kernelrepro.sstatetasks
     kernelrepro.sstatetasks.record_buildid(d)
+}
+python kernel_repro_record_bundle () {
+    import kernelrepro.sstatetasks
+    kernelrepro.sstatetasks.record_bundle(d)
 }
 python kernel_repro_pkgdata_fingerprint () {
     import kernelrepro.sstatetasks

@@ -194,6 +194,9 @@ def setup_kernel_recipe(d):
     bb.build.addtask("do_kernel_repro_verify", "do_build", " ".join(["do_deploy", "do_packagedata"] + feeds), d)
     # cleaning the kernel invalidates the images that hold it (imageguard)
     d.appendVarFlag("do_clean", "postfuncs", " kernel_repro_clean_consumers")
+    # a bundled initramfs: the relinked kernel's own record
+    if "do_bundle_initramfs" in tasks:
+        d.appendVarFlag("do_bundle_initramfs", "postfuncs", " kernel_repro_record_bundle")
 
 
 def setup_other_recipe(d):
@@ -293,6 +296,13 @@ def deploy_fingerprint(d):
     _write_public_record(os.path.join(deploydir, main), rec["build_id"], d.getVar("PN"))
     for link in {plain_link, machine_link} - {None}:
         _replace_link(deploydir, link, main)
+    bundle = fp.read_record(d.getVar("KERNEL_REPRO_BUNDLE_FILE")) if bundling(d) else None
+    if bundle is not None:
+        name, link = bundle_record_names(d)
+        _write_public_record(os.path.join(deploydir, name), bundle["build_id"], d.getVar("PN"),
+                             source=bundle.get("source", ""))
+        if link:
+            _replace_link(deploydir, link, name)
 
 
 @_lib_tracked
@@ -334,6 +344,87 @@ def feed_fingerprint(d):
     fp.write_record(feed_record(d, backend, outdir), ids[0][1], pn)
 
 
+BUNDLE_SOURCE = "bundle-of:"
+
+
+def bundling(d):
+    """Does this kernel bundle an initramfs (kernel.bbclass's condition)?"""
+    return bool(d.getVar("INITRAMFS_IMAGE")) and d.getVar("INITRAMFS_IMAGE_BUNDLE") == "1"
+
+
+def bundle_vmlinux(d):
+    """The relinked vmlinux of do_bundle_initramfs: kernel.bbclass moves it to
+    vmlinux.initramfs (and restores vmlinux) only when vmlinux is one of
+    KERNEL_IMAGETYPES; otherwise ${B}/vmlinux *is* the relinked one."""
+    if "vmlinux" in (d.getVar("KERNEL_IMAGETYPE_FOR_MAKE") or "").split():
+        return d.expand("${B}/vmlinux.initramfs")
+    return d.expand("${B}/vmlinux")
+
+
+@_lib_tracked
+def record_bundle(d):
+    """do_bundle_initramfs postfunc. The bundled kernel is vmlinux relinked
+    with the initramfs: another ELF, so another build-id than the compile's
+    (kernel-dbg's vmlinux) -- and later sections at other addresses. Record
+    the relinked build-id with the compile it was relinked from, after
+    checking that every bundled image is that relink."""
+    bb = _bb()
+    pn = d.getVar("PN")
+    rec = read_record(d, d.getVar("KERNEL_REPRO_BUILDID_FILE"))
+    if rec is None:
+        return
+    vmlinux = bundle_vmlinux(d)
+    try:
+        bid = fp.read_build_id(vmlinux)
+    except KernelReproError as e:
+        bb.fatal("kernel-repro: %s: cannot read the build-id of the bundled kernel: %s" % (pn, e))
+    ids = [("bundled vmlinux", bid)]
+    for itype in (d.getVar("KERNEL_IMAGETYPES") or "").split():
+        path = d.expand("${B}/${KERNEL_OUTPUT_DIR}/%s.initramfs" % itype)
+        if itype != "vmlinux" and os.path.exists(path):
+            ids.append(("bundled " + itype, fp.read_build_id(path)))
+    compare(d, ids)
+    fp.write_record(d.getVar("KERNEL_REPRO_BUNDLE_FILE"), bid, pn, source=BUNDLE_SOURCE + rec["build_id"])
+    if "vmlinux" not in (d.getVar("KERNEL_IMAGETYPES") or "").split():
+        bb.warn("kernel-repro: %s: the bundled kernel (build-id %s) has no debug vmlinux anywhere: "
+                "kernel-dbg holds the vmlinux before the initramfs was linked in (build-id %s), "
+                "whose later sections are at other addresses. Add vmlinux to KERNEL_IMAGETYPES "
+                "to deploy the bundled one (vmlinux-${INITRAMFS_NAME}%s)"
+                % (pn, bid, rec["build_id"], d.getVar("KERNEL_IMAGE_BIN_EXT") or ""))
+
+
+def bundle_record_names(d):
+    """(file, link or None) of the bundled kernel's deployed record, named as
+    kernel.bbclass names the bundle: <type>-${INITRAMFS_NAME}.buildid."""
+    itype = d.getVar("KERNEL_IMAGETYPE")
+    name = "%s-%s.buildid" % (itype, d.getVar("INITRAMFS_NAME"))
+    link_name = d.getVar("INITRAMFS_LINK_NAME")
+    link = "%s-%s.buildid" % (itype, link_name) if link_name else None
+    return name, (link if link != name else None)
+
+
+def bundle_ids(d, deploy_dir, compile_id):
+    """do_kernel_repro_verify's pairs for a bundle: the record's relinked
+    build-id and each deployed bundled image; the compile the record says it
+    was relinked from. Fatal when the record is missing."""
+    pn = d.getVar("PN")
+    name, link = bundle_record_names(d)
+    path = os.path.join(deploy_dir, link or name)
+    rec = read_record(d, path)
+    if rec is None:
+        _bb().fatal("kernel-repro: %s: the bundled kernel has no build-id fingerprint (%s); %s"
+                    % (pn, path, rebuild_hint(pn)))
+    source = rec.get("source", "")
+    relinked_from = source[len(BUNDLE_SOURCE):] if source.startswith(BUNDLE_SOURCE) else None
+    bundle = [("bundle record", rec["build_id"])]
+    ext = d.getVar("KERNEL_IMAGE_BIN_EXT") or ""
+    for itype in (d.getVar("KERNEL_IMAGETYPES") or "").split():
+        image = os.path.join(deploy_dir, "%s-%s%s" % (itype, d.getVar("INITRAMFS_LINK_NAME") or d.getVar("INITRAMFS_NAME"), ext))
+        if os.path.exists(image):
+            bundle.append(("deployed " + os.path.basename(image), fp.read_build_id(image)))
+    return ("bundle relinked from", relinked_from or "unknown"), bundle
+
+
 @_lib_tracked
 def check_deploy(d):
     """do_deploy prefunc: do_packagedata is done (kernel.bbclass orders deploy
@@ -366,6 +457,12 @@ def verify(d):
             _bb().fatal("kernel-repro: %s: the %s feed has no build-id fingerprint (%s); %s"
                         % (pn, backend, path, rebuild_hint(pn)))
         ids.append(("%s feed" % backend, feed["build_id"]))
+    if bundling(d) and "do_bundle_initramfs" in (d.getVar("__BBTASKS", False) or []):
+        relinked_from, bundle = bundle_ids(d, os.path.join(d.getVar("DEPLOY_DIR_IMAGE"), sub), dep["build_id"])
+        ids.append(relinked_from)
+        compare(d, ids)
+        compare(d, bundle)
+        return
     compare(d, ids)
 
 

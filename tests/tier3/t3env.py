@@ -62,6 +62,13 @@ CONFIGS = {
     # TMPDIR of its own and shares SSTATE_DIR (conf/multiconfig/krmc.conf)
     "group-mc": 'INHERIT += "kernel-repro"\nKR_T3_NONREPRODUCIBLE = "1"\nBBMULTICONFIG = "krmc"\n',
 }
+# A bundled initramfs (kernel.bbclass INITRAMFS_IMAGE_BUNDLE): the relinked
+# kernel deployed as bzImage-initramfs-*.bin and, with vmlinux among the
+# image types, the relinked vmlinux as vmlinux-initramfs-*.bin
+_BUNDLE = ('INITRAMFS_IMAGE = "kr-t3-initramfs"\nINITRAMFS_IMAGE_BUNDLE = "1"\n'
+           'KERNEL_IMAGETYPES:pn-linux-kr-t3 = "bzImage vmlinux"\n')
+CONFIGS["bundle-plain"] = CONFIGS["plain"] + _BUNDLE
+CONFIGS["bundle"] = CONFIGS["group"] + _BUNDLE
 #: conf/multiconfig/<name>.conf of the multiconfig scenarios
 MULTICONFIGS = {"krmc": 'TMPDIR = "${TOPDIR}/tmp-krmc"\n'}
 MIRROR_CONF = 'SSTATE_MIRRORS = "file://.* file://${TOPDIR}/sstate-mirror/PATH"\n'

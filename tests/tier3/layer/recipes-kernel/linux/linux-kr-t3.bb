@@ -105,3 +105,5 @@ pkg_postinst:${KERNEL_PACKAGE_NAME}-base () {
 		depmod -a ${KERNEL_VERSION}
 	fi
 }
+# the relink of a bundled initramfs is part of the same compile: same host
+do_bundle_initramfs[prefuncs] += "kr_t3_build_host"
