@@ -494,3 +494,54 @@ def test_summary_correction_counts_refused_objects():
     sg.checkhashes_with_groups(_oe_like_orig(siggen, present, lines.append), sq(query),
                                FakeD(), siggen, summary=False, plain=lines.append)
     assert lines == []
+
+
+def test_read_only_build_reads_marks_but_writes_none(tmp_path):
+    """SSTATE_SKIP_CREATION: the partial group is still refused, but no mark
+    is written (nothing would ever clear it: such a build never writes the
+    fresh object); marks other builders wrote are still obeyed.
+    Control: the same cache without read_only marks the found members."""
+    known = all_tids()
+    present = known - {LY + ":do_deploy"}
+    paths, local = _objects(tmp_path, present)
+
+    def orig(sq_data, d, **kw):
+        return {t for t in sq_data["hash"] if t in present}
+
+    notes = []
+    got = sg.checkhashes_with_groups(orig, sq(known), FakeD(), make_siggen(known, KERNELS),
+                                     local_path=local, read_only=True, log=notes.append)
+    assert not (got & group_of(LY))
+    assert not any(sg.is_marked_stale(p) for p in paths.values())
+    assert any("SSTATE_SKIP_CREATION" in n for n in notes), notes
+    # another builder's mark is obeyed: a complete group with a marked member
+    (tmp_path / "c").mkdir()
+    paths2, local2 = _objects(tmp_path / "c", known)
+    sg.mark_stale(paths2[LY + ":do_package"])
+    got = sg.checkhashes_with_groups(lambda sq_data, d, **kw: set(sq_data["hash"]), sq(known), FakeD(),
+                                     make_siggen(known, KERNELS), local_path=local2, read_only=True)
+    assert not (got & group_of(LY))
+    # control
+    sg.checkhashes_with_groups(orig, sq(known), FakeD(), make_siggen(known, KERNELS), local_path=local)
+    assert all(sg.is_marked_stale(paths[t]) for t in group_of(LY) - {LY + ":do_deploy"})
+
+
+def test_enforced_dropped_group_says_why_bitbake_will_stop(tmp_path):
+    known = all_tids()
+    present = known - {LY + ":do_deploy"}
+    _paths, local = _objects(tmp_path, present)
+    lines = []
+    sg.checkhashes_with_groups(lambda sq_data, d, **kw: {t for t in sq_data["hash"] if t in present},
+                               sq(known), FakeD(), make_siggen(known, KERNELS), local_path=local,
+                               log=lines.append, enforced=True)
+    dropped = [l for l in lines if "not restoring" in l]
+    assert dropped and all("BB_SETSCENE_ENFORCE" in l and "attempted to execute unexpectedly" in l
+                           for l in dropped), lines
+    # control: the same cache state (fresh: the first call marked its objects) without it
+    (tmp_path / "c").mkdir()
+    _paths, local = _objects(tmp_path / "c", present)
+    lines = []
+    sg.checkhashes_with_groups(lambda sq_data, d, **kw: {t for t in sq_data["hash"] if t in present},
+                               sq(known), FakeD(), make_siggen(known, KERNELS), local_path=local,
+                               log=lines.append)
+    assert lines and not any("BB_SETSCENE_ENFORCE" in l for l in lines), lines

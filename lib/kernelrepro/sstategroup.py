@@ -353,7 +353,7 @@ def summary_correction(queried, found, kept):
 
 def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcount=0,
                             summary=True, log=None, local_path=None, plain=None,
-                            index_dir=None, **kwargs):
+                            index_dir=None, read_only=False, enforced=False, **kwargs):
     """Call ``orig`` (OE-Core's sstate_checkhashes), then drop partial groups.
 
     orig       -- the wrapped hash check function, same signature
@@ -373,6 +373,14 @@ def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcoun
                   listed there and marked stale count as missing; consumers
                   of a rebuilt kernel (``imageguard.downstream``) found here
                   are not restored and are marked stale
+    read_only  -- this build creates no sstate objects (SSTATE_SKIP_CREATION):
+                  marks are read but none is written -- a mark is cleared
+                  only when the fresh object replaces the refused one, which
+                  such a build never does, so every builder sharing the cache
+                  would refuse the group for ever
+    enforced   -- BB_SETSCENE_ENFORCE: a dropped group makes BitBake stop with
+                  its generic "attempted to execute unexpectedly"; each
+                  dropped-group line says so (``log`` should then be an error)
     """
     found = orig(sq_data, d, siginfo=siginfo, currentcount=currentcount,
                  summary=summary, **kwargs)
@@ -464,7 +472,7 @@ def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcoun
                 consumers.setdefault(tid.rpartition(":")[0], []).append(tid)
     marked = []
     problems = []
-    if local_path is not None:
+    if local_path is not None and not read_only:
         todo = [(tid, None) for _m, (_miss, hit) in sorted(decision.dropped.items()) for tid in hit]
         todo += [(tid, index_dir) for tids in consumers.values() for tid in tids]
         for tid, where in todo:
@@ -477,7 +485,11 @@ def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcoun
                     marked.append(path)
     if log is not None:
         for mcfn, (missing, dropped) in sorted(decision.dropped.items()):
-            log(format_dropped(mcfn, missing, dropped))
+            log(format_dropped(mcfn, missing, dropped, enforced))
+        if read_only and local_path is not None and decision.dropped:
+            log("kernel-repro: SSTATE_SKIP_CREATION: the refused objects are not marked stale "
+                "(this build writes nothing to the cache); a builder that writes the cache "
+                "replaces them when it rebuilds the kernel")
         for mcfn, tids in sorted(consumers.items()):
             log("kernel-repro: %s: not restoring %s from sstate: %s depend%s on the kernel "
                 "rebuilt in this build (%s), so %s rebuilt from the new compile"
@@ -494,11 +506,19 @@ def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcoun
     return kept
 
 
-def format_dropped(mcfn, missing, dropped):
+def format_dropped(mcfn, missing, dropped, enforced=False):
     """One line telling the user why found kernel objects are not restored."""
     def names(tids):
         return " ".join(split_tid(t)[1] for t in tids)
-    return ("kernel-repro: %s: not restoring %s from sstate because %s of the same "
+    line = ("kernel-repro: %s: not restoring %s from sstate because %s of the same "
             "kernel group %s missing; the group is rebuilt from one compile"
             % (mcfn, names(dropped), names(missing),
                "is" if len(missing) == 1 else "are"))
+    if enforced:
+        line = line.replace("the group is rebuilt from one compile",
+                            "with BB_SETSCENE_ENFORCE BitBake will stop with \"attempted to "
+                            "execute unexpectedly\" for these tasks: restoring part of the "
+                            "group would mix two compiles. Fill the cache with the whole group "
+                            "(build the kernel where the cache is written) or let this build "
+                            "compile the kernel (BB_SETSCENE_ENFORCE_IGNORE_TASKS)")
+    return line

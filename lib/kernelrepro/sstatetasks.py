@@ -161,8 +161,9 @@ def checkhashes(sq_data, d, siginfo=False, currentcount=0, summary=True, **kwarg
     return sg.checkhashes_with_groups(
         orig, sq_data, d, bb.parse.siggen, siginfo=siginfo,
         currentcount=currentcount, summary=summary,
-        log=bb.warn if enforce else bb.note, local_path=local_path, plain=bb.plain,
-        index_dir=local_path and sg.stale_index(d.getVar("SSTATE_DIR")), **kwargs)
+        log=bb.error if enforce else bb.note, local_path=local_path, plain=bb.plain,
+        index_dir=local_path and sg.stale_index(d.getVar("SSTATE_DIR")),
+        read_only=bb.utils.to_boolean(d.getVar("SSTATE_SKIP_CREATION")), enforced=enforce, **kwargs)
 
 
 # --- parse time --------------------------------------------------------------
