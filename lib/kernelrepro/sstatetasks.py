@@ -244,6 +244,14 @@ def record_buildid(d):
         bb.fatal("kernel-repro: %s: cannot record the kernel build-id: %s" % (d.getVar("PN"), e))
     fp.write_record(d.getVar("KERNEL_REPRO_BUILDID_FILE"), bid, d.getVar("PN"),
                     source="compile:" + (_unsigned(d, "BB_TASKHASH") or ""))
+    # a new compile for these hashes: whichever compile settles a group
+    # member first publishes the group in a shared cache (sstateshare)
+    compile_hash = _compile_hash(d)
+    if compile_hash and not bb.utils.to_boolean(_unsigned(d, "SSTATE_SKIP_CREATION")):
+        from . import sstateshare
+        err = sstateshare.drop_claim(_unsigned(d, "SSTATE_DIR"), compile_hash)
+        if err:
+            bb.note("kernel-repro: cannot drop the group claim %s" % err)
 
 
 @_lib_tracked
@@ -467,25 +475,72 @@ def verify(d):
     compare(d, ids)
 
 
-def replace_stale(d):
-    """SSTATEPOSTCREATEFUNCS: when the hash check refused this object (made by
-    another compile) and marked it stale, OE-Core's create step kept it (it
-    never overwrites); write the fresh one beside it and rename it into place
-    (the .sig too), so a build sharing the cache sees the old object or the
-    new one, never none. Best effort, as OE-Core's own cache writes: a
-    read-only or foreign cache gets a warning, not a failed task."""
+def _compile_hash(d):
+    """The unihash of this kernel's do_compile in the running task's
+    dependency data (every group member depends on it), or None."""
+    pn = d.getVar("PN")
+    for entry in (_unsigned(d, "BB_TASKDEPDATA", False) or {}).values():
+        # pn, taskname, fn, deps, provides, taskhash, unihash (BitBake 2.8 .. master)
+        if entry[0] == pn and entry[1] == "do_compile":
+            return entry[6]
+    return None
+
+
+def _create_at(d, path):
+    """OE-Core's own object creation (sstate_create_and_sign_package), at ``path``."""
     bb = _bb()
+    pkg = d.getVar("SSTATE_PKG")
+    d.setVar("SSTATE_PKG", path)
+    try:
+        bb.build.exec_func("sstate_create_and_sign_package", d, (d.getVar("SSTATE_BUILDDIR"),))
+    finally:
+        d.setVar("SSTATE_PKG", pkg)
+
+
+def settle_group_member(d):
+    """A kernel group member's object, with several builders sharing the
+    cache: one compile per group (sstateshare.settle). False when this task
+    is not one, or its object cannot tell compiles apart."""
+    from . import sstateshare
+    if not _bb().data.inherits_class("kernel", d):
+        return False
+    task = "do_" + (_unsigned(d, "BB_CURRENTTASK") or "")
+    if task not in sg.parse_group(d.getVar("KERNEL_REPRO_SSTATE_GROUP")):
+        return False
+    rec = fp.read_record(d.getVar("KERNEL_REPRO_BUILDID_FILE"))
+    compile_hash = _compile_hash(d)
+    if rec is None or not compile_hash:
+        return False
+    action = sstateshare.settle(_unsigned(d, "SSTATE_PKG"), rec["build_id"], compile_hash,
+                                d.getVar("SSTATE_DIR"), d.getVar("PN"),
+                                lambda path: _create_at(d, path), log=_bb().note)
+    return action != "skip"
+
+
+def replace_stale(d):
+    """SSTATEPOSTCREATEFUNCS. A kernel group member: settled among the
+    builders sharing the cache (settle_group_member). Any other object the
+    hash check refused and marked stale (an image that held a kernel of
+    another compile): OE-Core's create step kept it (it never overwrites);
+    write the fresh one beside it and rename it into place (the .sig too),
+    so a build sharing the cache sees the old object or the new one, never
+    none. Best effort, as OE-Core's own cache writes: a read-only or
+    foreign cache gets a warning, not a failed task."""
+    bb = _bb()
+    try:
+        if settle_group_member(d):
+            return
+    except (OSError, KernelReproError) as e:
+        bb.warn("kernel-repro: cannot settle the sstate object %s among the builders sharing "
+                "the cache: %s" % (d.getVar("SSTATE_PKG"), e))
+        return
     pkg = d.getVar("SSTATE_PKG")
     if not sg.is_marked_stale(pkg):
         return
     tmp = os.path.join(os.path.dirname(pkg), ".kernel-repro-%d-%s" % (os.getpid(), os.path.basename(pkg)))
     try:
         if os.path.exists(pkg):
-            d.setVar("SSTATE_PKG", tmp)
-            try:
-                bb.build.exec_func("sstate_create_and_sign_package", d, (d.getVar("SSTATE_BUILDDIR"),))
-            finally:
-                d.setVar("SSTATE_PKG", pkg)
+            _create_at(d, tmp)
             if not os.path.exists(tmp):
                 bb.warn("kernel-repro: could not create a fresh %s; the stale one stays marked" % pkg)
                 return
