@@ -30,6 +30,9 @@ KERNEL_REPRO_SSTATE_GROUP[doc] = "Kernel tasks whose sstate objects are restored
 KERNEL_REPRO_SSTATE_REPLACE_STALE ??= "1"
 KERNEL_REPRO_SSTATE_REPLACE_STALE[doc] = "1: mark refused local sstate objects of a kernel group stale and replace them when their task runs; 0: OE-Core's behaviour (the fingerprint checks still stop a mixed restore)."
 
+KERNEL_REPRO_SSTATE_SETTLE ??= "1"
+KERNEL_REPRO_SSTATE_SETTLE[doc] = "1: builders sharing SSTATE_DIR publish one compile per kernel group (sstateshare.py); 0: the first object written under each name stays, as in OE-Core."
+
 KERNEL_REPRO_IMAGE_VERIFY ??= "1"
 KERNEL_REPRO_IMAGE_VERIFY[doc] = "1: image builds run the kernel's do_kernel_repro_verify and their own do_kernel_repro_image_verify."
 

@@ -502,7 +502,8 @@ def settle_group_member(d):
     cache: one compile per group (sstateshare.settle). False when this task
     is not one, or its object cannot tell compiles apart."""
     from . import sstateshare
-    if not _bb().data.inherits_class("kernel", d):
+    if not _bb().data.inherits_class("kernel", d) or \
+            not _bb().utils.to_boolean(d.getVar("KERNEL_REPRO_SSTATE_SETTLE")):
         return False
     task = "do_" + (_unsigned(d, "BB_CURRENTTASK") or "")
     if task not in sg.parse_group(d.getVar("KERNEL_REPRO_SSTATE_GROUP")):

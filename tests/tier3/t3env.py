@@ -109,10 +109,11 @@ def write_multiconfigs():
             _own(path)
 
 
-def write_conf(name):
+def write_conf(name, builddir=None):
+    builddir = builddir or BUILDDIR
     if "BBMULTICONFIG" in CONFIGS[name]:
         write_multiconfigs()
-    path = os.path.join(BUILDDIR, "conf", "kr-t3-%s.conf" % name)
+    path = os.path.join(builddir, "conf", "kr-t3-%s.conf" % name)
     text = "# written by tests/tier3 (scenario configuration %s)\n%s%s" % (
         name, CONFIGS[name], MIRROR_CONF)
     if not os.path.exists(path) or open(path).read() != text:
@@ -182,10 +183,11 @@ class Build:
         return [l for l in self.out.splitlines() if l.startswith("ERROR:")]
 
 
-def bitbake(args, conf, check=True, what=None):
-    """``bitbake -R <scenario conf> args`` in BUILDDIR as the build user -> Build."""
-    cmd = "bitbake -R %s %s" % (write_conf(conf), args)
-    rc, out, secs = t2env.run(cmd, timeout=5400, builddir=BUILDDIR)
+def bitbake(args, conf, check=True, what=None, builddir=None):
+    """``bitbake -R <scenario conf> args`` in BUILDDIR (or ``builddir``, a
+    second build directory) as the build user -> Build."""
+    cmd = "bitbake -R %s %s" % (write_conf(conf, builddir), args)
+    rc, out, secs = t2env.run(cmd, timeout=5400, builddir=builddir or BUILDDIR)
     b = Build(what or "%s [%s]" % (args, conf), rc, out, secs)
     LOG.append((b.what, round(secs), b.compiles, sorted(b.real & set(BINARY_TASKS)),
                 sorted(b.setscene & set(BINARY_TASKS))))

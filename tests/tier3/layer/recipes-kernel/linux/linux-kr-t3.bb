@@ -94,6 +94,34 @@ python kr_t3_fail_deploy () {
 kr_t3_fail_deploy[vardepsexclude] = "KR_T3_FAIL_DEPLOY"
 do_deploy[prefuncs] += "kr_t3_fail_deploy"
 
+# Builders sharing one cache (test_shared_t3): a barrier that orders two
+# builds' do_deploy. KR_T3_DEPLOY_WAIT_FOR: do_deploy waits (up to an hour)
+# until that file exists; KR_T3_DEPLOY_SIGNAL: the file is created once this
+# build's deploy object is in the cache (an SSTATEPOSTCREATEFUNCS entry,
+# after the layer's own). In no signature, so both builders share every
+# sstate name.
+python kr_t3_deploy_wait () {
+    import os, time
+    path = d.getVar("KR_T3_DEPLOY_WAIT_FOR")
+    if not path:
+        return
+    bb.note("kr-t3: do_deploy waits for %s" % path)
+    deadline = time.time() + 3600
+    while not os.path.exists(path) and time.time() < deadline:
+        time.sleep(2)
+}
+kr_t3_deploy_wait[vardepsexclude] = "KR_T3_DEPLOY_WAIT_FOR"
+do_deploy[prefuncs] += "kr_t3_deploy_wait"
+python kr_t3_deploy_signal () {
+    path = d.getVar("KR_T3_DEPLOY_SIGNAL")
+    if path and d.getVar("BB_CURRENTTASK") == "deploy":
+        open(path, "a").close()
+}
+kr_t3_deploy_signal[vardepsexclude] = "KR_T3_DEPLOY_SIGNAL BB_CURRENTTASK"
+SSTATEPOSTCREATEFUNCS:append = " kr_t3_deploy_signal"
+SSTATEPOSTCREATEFUNCS[vardepvalueexclude] .= "| kr_t3_deploy_signal"
+SSTATEPOSTCREATEFUNCS[vardepsexclude] += "kr_t3_deploy_signal"
+
 # The image level: OE-Core's rootfs step runs depmodwrapper itself after
 # installing the packages (lib/oe/rootfs.py, _generate_kernel_module_deps);
 # kernel-base's postinst runs it as well, inside the rootfs, where Debian's
