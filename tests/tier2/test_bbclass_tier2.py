@@ -87,6 +87,29 @@ def _write(path, text):
     os.chown(os.path.dirname(path), uid, gid)
 
 
+def _is_this_layer(path):
+    """A checkout of this layer (any path: scripts/oe-env added the one it
+    ran from, which need not be the one under test)?"""
+    try:
+        with open(os.path.join(path, "conf", "layer.conf")) as f:
+            return 'BBFILE_COLLECTIONS += "kernel-repro"' in f.read()
+    except OSError:
+        return False
+
+
+def _without_this_layer(text):
+    """bblayers.conf text without any checkout of this layer in BBLAYERS."""
+    out = []
+    for line in text.splitlines():
+        words = [w for w in line.split() if not (w.startswith("/") and _is_this_layer(w.strip('"')))]
+        if len(words) != len(line.split()):
+            if not [w for w in words if w not in ('"', "\\")] and line.strip().endswith("\\"):
+                continue            # the whole line was this layer
+            line = " ".join(words)
+        out.append(line)
+    return "\n".join(out)
+
+
 def configure(state, extra="", layer=ROOT):
     """Write BUILDDIR/conf for one of base / added / enabled (+ ``extra``
     lines), with this layer (or a copy of it at ``layer``)."""
@@ -97,8 +120,7 @@ def configure(state, extra="", layer=ROOT):
     with open(os.path.join(ENV, "build", "conf", "local.conf")) as f:
         _write(os.path.join(conf, "local.conf"), f.read())
     with open(os.path.join(ENV, "build", "conf", "bblayers.conf")) as f:
-        layers = f.read().replace(ROOT, "/nonexistent-kernel-repro-removed")
-    layers = "\n".join(l for l in layers.splitlines() if "/nonexistent-kernel-repro-removed" not in l)
+        layers = _without_this_layer(f.read())
     if state in ("added", "enabled"):
         layers += '\nBBLAYERS += "%s"\n' % layer
     _write(os.path.join(conf, "bblayers.conf"), layers + "\n")
