@@ -8,58 +8,49 @@ tells whether the running kernel is the one the image's build-id records \
 describe, and whether a debuginfod server has the running kernel's debug info. \
 (kernel-repro-bootcheck, a recipe of its own, is the boot-time check in \
 POSIX sh for images without Python.)"
+HOMEPAGE = "https://git.example.org/meta-kernel-repro"
 SECTION = "devel/python"
 LICENSE = "MIT"
-LIC_FILES_CHKSUM = "file://${KERNEL_REPRO_TOP}/COPYING.MIT;md5=bcbbaa2b48f727c9ec0dd7c3675586d7"
+LIC_FILES_CHKSUM = "file://COPYING.MIT;md5=bcbbaa2b48f727c9ec0dd7c3675586d7"
 
-# The code is this layer's own lib/kernelrepro, installed from the layer (no
-# copy, no network). Evaluated lazily from FILE_DIRNAME (excluded from task
-# hashes), so the layer's location does not enter any signature; the files'
-# contents do, through do_install[file-checksums] below.
-KERNEL_REPRO_TOP = "${@os.path.normpath(os.path.join(d.getVar('FILE_DIRNAME'), '..', '..'))}"
-KERNEL_REPRO_TOP[doc] = "Top of the meta-kernel-repro layer, whose lib/kernelrepro this recipe installs."
+# The source is this layer's own Python project (pyproject.toml and
+# lib/kernelrepro), fetched like any local source: file:// entries found
+# through FILESEXTRAPATHS at the layer's top, so devtool, the archiver and
+# SPDX see the code and do_fetch's checksums are those of the files. Each
+# module is listed (a directory would bring __pycache__ along); the list is
+# made at parse time from the layer's lib/kernelrepro, whose directory is a
+# parse dependency (a new module re-parses the recipe).
+FILESEXTRAPATHS:prepend := "${THISDIR}/../..:"
+KERNEL_REPRO_LIBDIR = "${THISDIR}/../../lib/kernelrepro"
+KERNEL_REPRO_LIBDIR[doc] = "The layer's kernelrepro package, which this recipe builds."
 
-SRC_URI = ""
+def kernel_repro_src_uri(d):
+    import glob, os
+    libdir = os.path.normpath(d.getVar("KERNEL_REPRO_LIBDIR"))
+    bb.parse.mark_dependency(d, libdir)
+    files = sorted(glob.glob(os.path.join(libdir, "*.py")) + glob.glob(os.path.join(libdir, "data", "bin", "*")))
+    return " ".join("file://lib/kernelrepro/%s" % os.path.relpath(f, libdir) for f in files)
+
+SRC_URI = "file://pyproject.toml file://README.md file://COPYING.MIT ${@kernel_repro_src_uri(d)}"
 # UNPACKDIR since OE-Core 5.1 (styhead); scarthgap unpacks into WORKDIR.
 S = "${@d.getVar('UNPACKDIR') or d.getVar('WORKDIR')}"
 
-inherit python3-dir
+# pyproject.toml's own build: setuptools through PEP 517, a wheel, installed
+# with pypa/installer (bytecode compiled, the kernel-repro console script).
+inherit python_setuptools_build_meta
 
-# Pure Python and shell: no compiler, no C library.
-INHIBIT_DEFAULT_DEPS = "1"
-do_configure[noexec] = "1"
-do_compile[noexec] = "1"
-
-# Every module and data file of the package, by content (globs are
-# evaluated when signatures are computed, so a new module counts too;
-# __pycache__ does not).
-do_install[file-checksums] += "${KERNEL_REPRO_TOP}/lib/kernelrepro/*.py:True \
-                               ${KERNEL_REPRO_TOP}/lib/kernelrepro/data/bin/*:True"
-
-# The interpreter the kernel-repro launcher runs with.
-KERNEL_REPRO_PYTHON = "python3"
-KERNEL_REPRO_PYTHON:class-native = "nativepython3"
-
-python () {
-    top = d.getVar('KERNEL_REPRO_TOP')
-    if not os.path.isfile(os.path.join(top, 'lib', 'kernelrepro', 'cli.py')):
-        raise bb.parse.SkipRecipe("the kernelrepro package is not at %s/lib/kernelrepro "
-                                  "(this recipe installs it from its own layer)" % top)
-}
-
-do_install() {
+# Build- and test-only modules stay in the layer (the classes, the tests and
+# the demo use them from there): on the device only what the commands run.
+KERNEL_REPRO_BUILD_ONLY = "bbadapter sstatetasks sstategroup sstateshare imageguard artifacts sstateaudit fixture demo qemu"
+KERNEL_REPRO_BUILD_ONLY[doc] = "kernelrepro modules not installed on the target (build host and tests only)."
+do_install:append:class-target() {
     dest=${D}${PYTHON_SITEPACKAGES_DIR}/kernelrepro
-    install -d $dest/data/bin ${D}${bindir}
-    install -m 0644 ${KERNEL_REPRO_TOP}/lib/kernelrepro/*.py $dest/
-    install -m 0755 ${KERNEL_REPRO_TOP}/lib/kernelrepro/data/bin/* $dest/data/bin/
-    printf '%s\n' '#!/usr/bin/env ${KERNEL_REPRO_PYTHON}' \
-        '# kernel-repro: the meta-kernel-repro command line (MIT)' \
-        'import sys' 'from kernelrepro.cli import main' 'sys.exit(main())' \
-        > ${D}${bindir}/kernel-repro
-    chmod 0755 ${D}${bindir}/kernel-repro
+    for m in ${KERNEL_REPRO_BUILD_ONLY}; do
+        rm -f $dest/$m.py $dest/__pycache__/$m.*.pyc
+    done
 }
 
-FILES:${PN} += "${PYTHON_SITEPACKAGES_DIR}/kernelrepro"
+FILES:${PN} += "${PYTHON_SITEPACKAGES_DIR}/kernelrepro ${PYTHON_SITEPACKAGES_DIR}/kernelrepro-*.dist-info"
 
 # Only OE-Core recipes. zstd, lz4 and lzo Python bindings live in
 # meta-python: without them kernel-repro uses the zstd, lz4 and lzop

@@ -337,3 +337,27 @@ def test_library_changes_reach_the_kernel_signatures_only(tmp_path):
     finally:
         configure("enabled")
         shutil.rmtree(copy, ignore_errors=True)
+
+
+def test_toolkit_recipe_fetches_the_project_as_sources(sigs):
+    """recipes-kernel/kernel-repro: the layer's Python project is the
+    recipe's SRC_URI (file://, found through FILESEXTRAPATHS), built with
+    OE-Core's PEP 517 classes. do_unpack for real: every module of
+    lib/kernelrepro and pyproject.toml land in S, no __pycache__; the
+    target drops the build-only modules at install time."""
+    out = _env("kernel-repro")
+    m = re.search(r'^SRC_URI="([^"]*)"', out, re.M)
+    uris = m.group(1).split()
+    mods = sorted(f for f in os.listdir(os.path.join(ROOT, "lib", "kernelrepro")) if f.endswith(".py"))
+    assert "file://pyproject.toml" in uris and "file://README.md" in uris, uris
+    assert sorted(u.rpartition("/")[2] for u in uris if u.startswith("file://lib/kernelrepro/")
+                  and u.endswith(".py")) == mods, uris
+    assert re.search(r"^inherit .*|python_pep517_do_compile", out, re.M)
+    assert "python_pep517_do_compile" in out
+    s = re.search(r'^S="([^"]*)"', out, re.M).group(1)
+    bb("bitbake -c unpack kernel-repro")
+    got = set(os.listdir(os.path.join(s, "lib", "kernelrepro")))
+    assert set(mods) <= got and "__pycache__" not in got, sorted(got)
+    assert os.path.exists(os.path.join(s, "pyproject.toml"))
+    build_only = re.search(r'^KERNEL_REPRO_BUILD_ONLY="([^"]*)"', out, re.M).group(1).split()
+    assert {"fixture", "demo", "bbadapter", "sstatetasks"} <= set(build_only)
