@@ -165,3 +165,27 @@ def test_report_honours_insane_skip_and_warn_qa(tmp_path, qa, logged):
     n = len(qa)
     sstatetasks.report(d, "two compiles")
     assert len(qa) == n and any("INSANE_SKIP" in m for _, m in logged), logged
+
+
+def test_fetch_failure_is_not_called_a_mixed_cache(tmp_path, qa, logged):
+    """This build compiled (its compile record is newer than the build's
+    start) while pkgdata was restored from sstate (older): the message
+    names the failed fetch and the re-run, not cleansstate first.
+    Control: both records restored (a mixed cache, scenario e) keeps the
+    cleansstate message."""
+    import time
+    a, b = "a" * 40, "b" * 40
+    start = int(time.time()) - 100
+    d = datastore(tmp_path, BUILDNAME=time.strftime("%Y%m%d%H%M%S", time.gmtime(start)))
+    rec = d.getVar("KERNEL_REPRO_BUILDID_FILE")
+    fp.write_record(rec, a, "linux-test", source="compile:x")
+    pkg = fp.pkgdata_path(d.getVar("PKGDATA_DIR"), "linux-test")
+    fp.write_record(pkg, b, "linux-test")
+    os.utime(pkg, (start - 3600, start - 3600))          # restored: the archive's time
+    with pytest.raises(QAFailed):
+        sstatetasks.check_deploy(d)
+    assert "fetch failed" in qa[-1][2] and "Run the same command again" in qa[-1][2], qa[-1]
+    os.utime(rec, (start - 3600, start - 3600))          # control: the compile is old too
+    with pytest.raises(QAFailed):
+        sstatetasks.check_deploy(datastore(tmp_path, BUILDNAME=d.getVar("BUILDNAME")))
+    assert "The sstate cache holds a mixed kernel group" in qa[-1][2], qa[-1]

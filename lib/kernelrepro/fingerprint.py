@@ -35,6 +35,7 @@ __all__ = [
     "rootfs_kernel_files",
     "check_pair",
     "mismatch_message",
+    "fetch_failed_message",
 ]
 
 #: First line of a fingerprint file; lets a later format be told apart.
@@ -213,6 +214,26 @@ def mismatch_message(recipe, ids, fix_target=""):
             "SSTATE_MIRRORS mirror served the objects, also remove this "
             "recipe's objects from the mirror (they never get overwritten)."
             % (recipe, ", ".join(parts), recipe, target))
+
+
+def fetch_failed_message(recipe, ids, fix_target=""):
+    """The error text when this build compiled the kernel while other group
+    members were restored from sstate in the same build. The hash check
+    found the whole group, or nothing would have been restored; so a member
+    found then could not be used after all (its fetch from a mirror failed,
+    or hash equivalence changed its hash in mid-build): the cache itself is
+    not known to be mixed, and cleansstate is not the first thing to do."""
+    parts = ["%s=%s" % (where, bid) for where, bid in ids]
+    target = fix_target or recipe
+    return ("kernel-repro: %s: this build compiled the kernel while other outputs of the same "
+            "sstate group were restored from sstate (GNU build-ids differ: %s): the hash check "
+            "had found the whole group, so one member's object could not be used after all -- "
+            "its fetch failed (a mirror that timed out or served a broken object; see the "
+            "'Setscene task ... failed' lines above) or hash equivalence changed its hash during "
+            "the build. Nothing was published from the mix. Run the same command again (bitbake "
+            "%s); if it fails the same way, the object is broken where it is served: remove this "
+            "recipe's objects there, or bitbake -c cleansstate %s for a local cache."
+            % (recipe, ", ".join(parts), target, recipe))
 
 
 def check_pair(recipe, ids, fix_target="", message=None):

@@ -85,13 +85,42 @@ def report(d, msg, check=BUILDID_CHECK):
     oe.qa.exit_if_errors(d)
 
 
-def compare(d, ids):
-    """fingerprint.check_pair on (label, build-id) pairs; a mismatch is reported."""
+def compare(d, ids, restored_while_compiled=False):
+    """fingerprint.check_pair on (label, build-id) pairs; a mismatch is
+    reported. ``restored_while_compiled``: this build compiled while the
+    other side was restored from sstate (fetch_failed_message)."""
+    pn, target = d.getVar("PN"), d.getVar("KERNEL_REPRO_FIX_TARGET")
+    message = (lambda present: fp.fetch_failed_message(pn, present, target)) if restored_while_compiled else None
     try:
-        return fp.check_pair(d.getVar("PN"), ids, d.getVar("KERNEL_REPRO_FIX_TARGET"))
+        return fp.check_pair(pn, ids, target, message=message)
     except fp.FingerprintMismatch as e:
         report(d, str(e))
         return None
+
+
+def build_started(d):
+    """When this build started (BUILDNAME, which the cooker sets once per
+    build and hands to every task, DATE+TIME in UTC), epoch seconds; or None."""
+    import calendar
+    import time
+    name = _unsigned(d, "BUILDNAME") or ""
+    try:
+        return calendar.timegm(time.strptime(name[:14], "%Y%m%d%H%M%S"))
+    except ValueError:
+        return None
+
+
+def restored_while_compiled(d, compile_record, *others):
+    """Did this build write ``compile_record`` (the kernel was compiled here)
+    while one of ``others`` came from sstate (written before the build:
+    restored files keep the archive's times)?"""
+    start = build_started(d)
+    try:
+        if start is None or os.stat(compile_record).st_mtime < start - 1:
+            return False
+        return any(os.path.exists(p) and os.stat(p).st_mtime < start - 1 for p in others)
+    except OSError:
+        return False
 
 
 def read_record(d, path):
@@ -439,9 +468,11 @@ def check_deploy(d):
     """do_deploy prefunc: do_packagedata is done (kernel.bbclass orders deploy
     after it); if pkgdata came from sstate of another compile, stop before a
     mixed deploy object is created."""
-    pkg = fp.read_record(fp.pkgdata_path(d.getVar("PKGDATA_DIR"), d.getVar("PN")))
+    pkg_path = fp.pkgdata_path(d.getVar("PKGDATA_DIR"), d.getVar("PN"))
+    pkg = fp.read_record(pkg_path)
     here = fp.read_record(d.getVar("KERNEL_REPRO_BUILDID_FILE"))
-    compare(d, [("deploy(compile)", here and here["build_id"]), ("pkgdata", pkg and pkg["build_id"])])
+    compare(d, [("deploy(compile)", here and here["build_id"]), ("pkgdata", pkg and pkg["build_id"])],
+            restored_while_compiled(d, d.getVar("KERNEL_REPRO_BUILDID_FILE"), pkg_path))
 
 
 @_lib_tracked
@@ -456,6 +487,9 @@ def verify(d):
         _bb().fatal("kernel-repro: %s: build-id fingerprint missing (pkgdata: %s, deploy: %s); %s"
                     % (pn, pkg is not None, dep is not None, rebuild_hint(pn)))
     ids = [("deploy", dep["build_id"]), ("pkgdata", pkg["build_id"])]
+    restored = restored_while_compiled(
+        d, d.getVar("KERNEL_REPRO_BUILDID_FILE"), fp.pkgdata_path(d.getVar("PKGDATA_DIR"), pn),
+        os.path.join(d.getVar("DEPLOY_DIR_IMAGE"), sub, d.getVar("KERNEL_IMAGETYPE") + ".buildid"))
     # a feed object of another compile (left by `bitbake -c deploy`, or kept
     # by an image build that did not need it) is caught here
     for task in (d.getVar("KERNEL_REPRO_FEED_TASKS") or "").split():
@@ -469,10 +503,10 @@ def verify(d):
     if bundling(d) and "do_bundle_initramfs" in (d.getVar("__BBTASKS", False) or []):
         relinked_from, bundle = bundle_ids(d, os.path.join(d.getVar("DEPLOY_DIR_IMAGE"), sub), dep["build_id"])
         ids.append(relinked_from)
-        compare(d, ids)
+        compare(d, ids, restored)
         compare(d, bundle)
         return
-    compare(d, ids)
+    compare(d, ids, restored)
 
 
 def _compile_hash(d):
