@@ -413,3 +413,21 @@ def test_real_kernels_without_records(tmp_path, plain_a, plain_b):
     r = audit(tmp_path / "mixed", code=1)
     assert "build-id %s: do_deploy\n" % ids["a"] in r.stdout
     assert "build-id %s: do_package\n" % ids["b"] in r.stdout
+
+
+def test_fifos_and_directory_links_are_never_opened(tmp_path):
+    """A FIFO named like an object or a siginfo would hang a reader: it is
+    not listed; a link to a directory outside is not entered."""
+    cache = tmp_path / "c"
+    got = kernel_cache(cache, A, A)
+    os.unlink(got["package"] + ".siginfo")
+    os.mkfifo(got["package"] + ".siginfo")
+    fifo = os.path.join(os.path.dirname(got["deploy"]), "sstate:%s:%s:%s_deploy.tar.zst" % (PN, SPEC, "e" * 64))
+    os.mkfifo(fifo)
+    outside = tmp_path / "outside"
+    kernel_cache(outside, A, B, compile_word="elsewhere")
+    os.symlink(outside, cache / "zz")
+    r = subprocess.run(CLI + ["sstate-audit", str(cache)], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=60)
+    assert r.returncode == 0, r
+    assert "MIXED" not in r.stdout and "elsewhere" not in r.stdout

@@ -191,13 +191,18 @@ class Source:
 
 
 def _walk(root):
-    out = []
-    for dirpath, dirs, files in os.walk(root):
-        dirs.sort()
-        rel = os.path.relpath(dirpath, root)
-        for fn in files:
-            if fn.startswith("sstate:"):
-                out.append(fn if rel == "." else os.path.join(rel, fn).replace(os.sep, "/"))
+    """The sstate file names below ``root``: regular files (or links to
+    them; a FIFO is never opened, a directory link never entered)."""
+    out, todo = [], [""]
+    while todo:
+        rel = todo.pop()
+        with os.scandir(os.path.join(root, rel) if rel else root) as it:
+            for e in it:
+                name = rel + e.name
+                if e.is_dir(follow_symlinks=False):
+                    todo.append(name + "/")
+                elif e.name.startswith("sstate:") and e.is_file():
+                    out.append(name)
     return sorted(out)
 
 
