@@ -338,12 +338,20 @@ def _audit(places, pns, limit, index, progress, tmp):
             o.key = _compile_of(o, siginfos, siginfo)
 
     groups = _groups(objects, notes)
-    todo = [o for g in groups if len(g["members"]) > 1 for o in g["members"]]
-    todo = list({id(o): o for o in todo}.values())
-    for i, o in enumerate(todo):
+    # packagedata first in each group: small, and it has the layer's record
+    # when the group has any (then the others' records are read, else their
+    # kernels straight away: one pass over each big object either way)
+    order = {t: i for i, t in enumerate(("packagedata",) + GROUP_TASKS)}
+    todo, hints = {}, {}
+    for n, g in enumerate(groups):
+        if len(g["members"]) > 1:
+            for o in sorted(g["members"], key=lambda o: order[o.fields["task"]]):
+                todo.setdefault(id(o), (o, n))
+    todo = list(todo.values())
+    for i, (o, n) in enumerate(todo):
         if progress:
             progress(i, len(todo), os.path.basename(o.rel))
-        _read_build_ids(o, limit, os.path.join(tmp, "x"))
+        hints[n] = _read_build_ids(o, limit, os.path.join(tmp, "x"), hints.get(n, True))
     if progress and todo:
         progress(len(todo), len(todo), "")
     report = {"sources": [s.where for s in sources], "recipes": sorted(kernels),
@@ -420,24 +428,30 @@ def _groups(objects, notes):
     return groups
 
 
-def _read_build_ids(o, limit, work):
-    """The build-ids ``o`` holds: its *.buildid records, else its kernel files."""
+def _read_build_ids(o, limit, work, records_likely=True):
+    """The build-ids ``o`` holds: its *.buildid records, else its kernel
+    files. ``records_likely``: look for records alone first (else one pass
+    reads records and kernels, and the records win). -> whether it had records."""
     path = o.source.path(o.rel)
+    o.read = True
     if path is None:
-        o.build_ids = {}
-        return
+        return records_likely
     shutil.rmtree(work, ignore_errors=True)
     try:
-        records = artifacts.sstate_members(path, os.path.join(work, "r"),
-                                           lambda n: n.endswith(".buildid"), limit)
-        ids = artifacts.kernel_ids_in_files(list(records.values()), os.path.join(work, "w"), limit)
-        back = {v: k for k, v in records.items()}
-        o.build_ids = {back.get(p, p): b for p, b in ids.items()}
-        if not o.build_ids:
-            o.build_ids = artifacts.sstate_kernel_ids(path, os.path.join(work, "k"), limit)
+        if records_likely:
+            records = artifacts.sstate_members(path, os.path.join(work, "r"),
+                                               lambda n: n.endswith(".buildid"), limit)
+            ids = artifacts.kernel_ids_in_files(list(records.values()), os.path.join(work, "w"), limit)
+            back = {v: k for k, v in records.items()}
+            o.build_ids = {back.get(p, p): b for p, b in ids.items()}
+            if o.build_ids:
+                return True
+        ids = artifacts.sstate_kernel_ids(path, os.path.join(work, "k"), limit)
+        records = {k: b for k, b in ids.items() if k.endswith(".buildid")}
+        o.build_ids = records or ids
+        return bool(records)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    o.read = True
 
 
 def _group_report(g):
