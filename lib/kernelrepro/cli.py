@@ -332,7 +332,8 @@ def build_parser():
                    "caches; refused with a URL")
     s.add_argument("--pn", action="append", metavar="PN",
                    help="the kernel recipe (repeatable; default: recipes whose do_deploy "
-                   "signature names KERNEL_IMAGETYPE(S))")
+                   "signature names KERNEL_IMAGETYPE(S): on a mirror, one siginfo download "
+                   "per recipe with a do_deploy or do_package object)")
     s.add_argument("--index", metavar="FILE",
                    help="the object names of the (one) cache, one a line, instead of listing "
                    "or crawling it")
