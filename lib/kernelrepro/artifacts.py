@@ -63,13 +63,23 @@ BLOCK = 4096
 _CHUNK = 1 << 20
 
 # sstate:<pn>:<...>:<unihash, hex>_<task>.<ext> (the task name has "_" too)
-_SSTATE_RE = re.compile(r"^sstate:(?P<pn>[^:]+):.*:[0-9a-f]+_(?P<task>[a-z0-9_]+)\.(?P<ext>tar\.zst|tgz|tar\.gz)$")
+_SSTATE_RE = re.compile(r"^sstate:(?P<pn>[^:]+):(?P<spec>.*):(?P<hash>[0-9a-f]+)_(?P<task>[a-z0-9_]+)"
+                        r"\.(?P<ext>tar\.zst|tgz|tar\.gz)$")
+
+
+def sstate_name(path):
+    """The fields of an sstate object's name (OE-Core's SSTATE_PKGSPEC, then
+    ``<unihash>_<task>.<ext>``): {'pn', 'spec' (PACKAGE_ARCH-TARGET_OS:PV:PR:
+    SSTATE_PKGARCH:SSTATE_VERSION), 'hash', 'task' (without do_), 'ext'}, or
+    None when it is not one (a .siginfo is not)."""
+    m = _SSTATE_RE.match(os.path.basename(path))
+    return m.groupdict() if m else None
 
 
 def sstate_task(path):
     """'sstate:pn:...:<hash>_deploy.tar.zst' -> ('pn', 'deploy'), else None."""
-    m = _SSTATE_RE.match(os.path.basename(path))
-    return (m.group("pn"), m.group("task")) if m else None
+    m = sstate_name(path)
+    return (m["pn"], m["task"]) if m else None
 
 
 def sstate_objects(sstate_dir, pn):

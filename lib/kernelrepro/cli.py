@@ -213,6 +213,31 @@ def format_diff(r):
     return "\n".join(lines) + "\n"
 
 
+def cmd_sstate_audit(args, out):
+    from . import sstateaudit
+    if args.delete and any(sstateaudit.is_url(p) for p in args.caches):
+        raise KernelReproError("--delete removes objects from local SSTATE_DIRs only; "
+                               "a mirror URL is never modified (delete there by hand)")
+    progress = None
+    if sys.stderr.isatty():
+        def progress(done, total, name):
+            if total >= 20:
+                sys.stderr.write("\r\x1b[Ksstate-audit: object %d of %d %s"
+                                 % (done, total, printable(name)[:60]) + ("\n" if done == total else ""))
+                sys.stderr.flush()
+    r = sstateaudit.audit(args.caches, pns=args.pn, limit=_limit(args), index=args.index,
+                          progress=progress)
+    if args.delete:
+        r["deleted"] = sstateaudit.delete(r)
+    if args.json:
+        out.write(_dumps(r, indent=1) + "\n")
+    else:
+        out.write("".join(line + "\n" for line in sstateaudit.format_report(r)))
+        for p in r.get("deleted", ()):
+            out.write("deleted %s\n" % printable(p))
+    return 1 if r["mixed"] else 0
+
+
 def _message(e):
     return printable(str(e))
 
@@ -289,6 +314,30 @@ def build_parser():
     s.set_defaults(func=cmd_running)
 
     envcmd.add_parser(sub)
+
+    s = sub.add_parser("sstate-audit", parents=[common],
+                       help="find kernel sstate objects of one compile holding different kernels",
+                       description="Group the kernel's do_deploy, do_package, do_packagedata, "
+                       "do_package_write_* and SPDX objects of an sstate cache by the do_compile "
+                       "they came from (their .siginfo; by name where there is none) and report "
+                       "every group whose objects hold different build-ids, with the objects to "
+                       "delete. A directory or file:// URL is listed directly; an http(s) mirror "
+                       "needs its object names: --index FILE, or else its autoindex pages are "
+                       "crawled (one request per <2 hex>/<2 hex>/ directory: up to 65,793 on a "
+                       "full mirror), and the kernel objects and siginfo files are downloaded "
+                       "(each at most --max-size). Exit 0 clean, 1 mixed, 2 error.")
+    s.add_argument("caches", nargs="+", metavar="SSTATE_DIR|URL")
+    s.add_argument("--delete", action="store_true",
+                   help="remove the mixed groups' objects (and their .siginfo) from local "
+                   "caches; refused with a URL")
+    s.add_argument("--pn", action="append", metavar="PN",
+                   help="the kernel recipe (repeatable; default: recipes whose do_deploy "
+                   "signature names KERNEL_IMAGETYPE(S): on a mirror, one siginfo download "
+                   "per recipe with a do_deploy or do_package object)")
+    s.add_argument("--index", metavar="FILE",
+                   help="the object names of the (one) cache, one a line, instead of listing "
+                   "or crawling it")
+    s.set_defaults(func=cmd_sstate_audit)
 
     s = sub.add_parser("demo", help="build, compare and boot real kernels: the problem and the fix",
                        description="Build a small kernel twice plainly and twice reproducibly "
