@@ -206,14 +206,16 @@ def mismatch_message(recipe, ids, fix_target=""):
     The fix is a command that can be pasted as it is: ``fix_target`` (an
     image) or else the kernel recipe itself is rebuilt after cleansstate.
     """
-    parts = ["%s=%s" % (where, bid) for where, bid in ids]
-    target = fix_target or recipe
     return ("kernel-repro: %s: kernel outputs come from different compiles "
             "(GNU build-ids differ: %s). The sstate cache holds a mixed kernel "
             "group. Fix: bitbake -c cleansstate %s && bitbake %s ; if an "
             "SSTATE_MIRRORS mirror served the objects, also remove this "
             "recipe's objects from the mirror (they never get overwritten)."
-            % (recipe, ", ".join(parts), recipe, target))
+            % (recipe, _ids_text(ids), recipe, fix_target or recipe))
+
+
+def _ids_text(ids):
+    return ", ".join("%s=%s" % (where, bid) for where, bid in ids)
 
 
 def fetch_failed_message(recipe, ids, fix_target=""):
@@ -223,8 +225,6 @@ def fetch_failed_message(recipe, ids, fix_target=""):
     found then could not be used after all (its fetch from a mirror failed,
     or hash equivalence changed its hash in mid-build): the cache itself is
     not known to be mixed, and cleansstate is not the first thing to do."""
-    parts = ["%s=%s" % (where, bid) for where, bid in ids]
-    target = fix_target or recipe
     return ("kernel-repro: %s: this build compiled the kernel while other outputs of the same "
             "sstate group were restored from sstate (GNU build-ids differ: %s): the hash check "
             "had found the whole group, so one member's object could not be used after all -- "
@@ -233,7 +233,7 @@ def fetch_failed_message(recipe, ids, fix_target=""):
             "the build. Nothing was published from the mix. Run the same command again (bitbake "
             "%s); if it fails the same way, the object is broken where it is served: remove this "
             "recipe's objects there, or bitbake -c cleansstate %s for a local cache."
-            % (recipe, ", ".join(parts), target, recipe))
+            % (recipe, _ids_text(ids), fix_target or recipe, recipe))
 
 
 def check_pair(recipe, ids, fix_target="", message=None):
