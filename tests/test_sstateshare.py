@@ -156,3 +156,13 @@ def test_bundle_record_is_not_a_compile(tmp_path):
             info.size = len(text)
             tf.addfile(info, io.BytesIO(text.encode()))
     assert sstateshare.object_compiles(obj) == {"a" * 40}
+
+
+def test_bundled_kernel_files_are_not_the_compiles_kernel():
+    """The sstate audit and the settling read compiles from the same files:
+    a bundled initramfs kernel (another build-id by design) is not one."""
+    from kernelrepro import artifacts
+    assert artifacts.is_kernel_file("./deploy/bzImage-6.1-r0-qemux86-64.bin")
+    assert not artifacts.is_kernel_file("./deploy/bzImage-initramfs-6.1-r0-qemux86-64.bin")
+    assert not artifacts.is_kernel_file("./deploy/vmlinux-initramfs-qemux86-64.bin")
+    assert artifacts.is_kernel_file("./x/kernel-dbg-6.1-r0.qemux86_64.rpm")

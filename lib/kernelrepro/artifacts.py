@@ -50,6 +50,12 @@ KERNEL_FILE_PATTERNS = ("vmlinux-*", "vmlinux", "bzImage*", "Image*", "zImage*",
                         "vmlinuz*", "fitImage*", "*.buildid")
 #: rpm files of a kernel recipe that carry a kernel, by basename.
 KERNEL_RPM_PATTERNS = ("kernel-vmlinux-*.rpm", "kernel-dbg-*.rpm", "kernel-image-*.rpm")
+#: A bundled initramfs kernel (kernel.bbclass: <type>-${INITRAMFS_NAME}.bin,
+#: the layer's <type>-${INITRAMFS_NAME}.buildid) is the compile relinked with
+#: the initramfs: another build-id by design, not another compile. Its
+#: record says so (``source=bundle-of:<compile>``).
+BUNDLE_NAME_PATTERN = "*-initramfs-*"
+BUNDLE_SOURCE = "bundle-of:"
 
 #: Bytes of extended tar headers (pax, GNU long name, sparse map) before one member.
 TAR_HEADER_MAX = 1 << 20
@@ -807,7 +813,11 @@ def image_kernel_ids(path, workdir, limit=None):
 
 
 def is_kernel_file(name):
+    """A file that carries the compile's kernel or its record (a bundled
+    initramfs kernel does not: see BUNDLE_NAME_PATTERN)."""
     base = os.path.basename(name)
+    if fnmatch.fnmatch(base, BUNDLE_NAME_PATTERN) and not base.endswith(".rpm"):
+        return False
     return any(fnmatch.fnmatch(base, p) for p in KERNEL_FILE_PATTERNS) \
         or any(fnmatch.fnmatch(base, p) for p in KERNEL_RPM_PATTERNS)
 
@@ -838,7 +848,7 @@ def _kernel_ids(paths, workdir, bounds, rpms):
                 out["%s!%s" % (p, os.path.relpath(label, dest))] = bid
         elif base.endswith(".buildid"):
             rec = _read_record(p)
-            if rec:
+            if rec and not rec.get("source", "").startswith(BUNDLE_SOURCE):
                 out[p] = rec["build_id"]
         else:
             try:
@@ -857,6 +867,16 @@ def _read_record(path):
         return fingerprint.read_record(path)
     except OSError as e:
         raise KernelReproError("%s: cannot read: %s" % (printable(path), e.strerror or e)) from None
+
+
+def sstate_record_ids(obj, workdir, limit=None):
+    """{member name: build-id} of the layer's compile records (``*.buildid``;
+    a bundle's record names its relink and is left out) in sstate object
+    ``obj``: one streamed pass that writes only the records."""
+    bounds = _Bounds(limit)
+    members = _sstate_members(obj, os.path.join(workdir, "records"), lambda n: n.endswith(".buildid"), bounds)
+    back = {v: k for k, v in members.items()}
+    return {back.get(p, p): b for p, b in _kernel_ids(list(members.values()), workdir, bounds, rpms=False).items()}
 
 
 def sstate_kernel_ids(obj, workdir, limit=None):

@@ -439,11 +439,7 @@ def _read_build_ids(o, limit, work, records_likely=True):
     shutil.rmtree(work, ignore_errors=True)
     try:
         if records_likely:
-            records = artifacts.sstate_members(path, os.path.join(work, "r"),
-                                               lambda n: n.endswith(".buildid"), limit)
-            ids = artifacts.kernel_ids_in_files(list(records.values()), os.path.join(work, "w"), limit)
-            back = {v: k for k, v in records.items()}
-            o.build_ids = {back.get(p, p): b for p, b in ids.items()}
+            o.build_ids = artifacts.sstate_record_ids(path, os.path.join(work, "r"), limit)
             if o.build_ids:
                 return True
         ids = artifacts.sstate_kernel_ids(path, os.path.join(work, "k"), limit)

@@ -43,13 +43,10 @@ import contextlib
 import os
 import tempfile
 
-from . import fingerprint
 from . import sstategroup
 
 CLAIMS = ".kernel-repro-claims"
 LOCKS = ".kernel-repro-locks"
-#: The record of a bundled kernel names its relink, not the compile.
-BUNDLE_SOURCE = "bundle-of:"
 
 
 def claim_path(sstate_dir, compile_hash):
@@ -73,19 +70,12 @@ def locked(path):
 
 
 def object_compiles(obj, limit=None):
-    """Build-ids of the compile records sstate object ``obj`` carries (the
-    layer's ``*.buildid`` members; a bundle's record names its relink and is
-    left out). Empty when it carries none. Streams the object once and
-    writes only the records (artifacts.sstate_members)."""
+    """Build-ids of the compile records sstate object ``obj`` carries
+    (artifacts.sstate_record_ids: a bundle's record is left out). Empty
+    when it carries none."""
     from . import artifacts
     with tempfile.TemporaryDirectory(prefix="kernel-repro-settle-") as tmp:
-        members = artifacts.sstate_members(obj, tmp, lambda n: n.endswith(".buildid"), limit)
-        ids = set()
-        for path in members.values():
-            rec = fingerprint.read_record(path)
-            if rec and not rec.get("source", "").startswith(BUNDLE_SOURCE):
-                ids.add(rec["build_id"])
-    return ids
+        return set(artifacts.sstate_record_ids(obj, tmp, limit).values())
 
 
 def read_claim(path):

@@ -25,6 +25,7 @@ import os
 from . import fingerprint as fp
 from . import imageguard as ig
 from . import sstategroup as sg
+from .artifacts import BUNDLE_SOURCE
 from .errors import KernelReproError
 
 #: The QA check of every build-id comparison the class makes.
@@ -380,9 +381,6 @@ def feed_fingerprint(d):
     ids += [("compile", rec and rec["build_id"]), ("pkgdata", pkg and pkg["build_id"])]
     compare(d, ids)
     fp.write_record(feed_record(d, backend, outdir), ids[0][1], pn)
-
-
-BUNDLE_SOURCE = "bundle-of:"
 
 
 def bundling(d):
