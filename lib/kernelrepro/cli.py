@@ -86,7 +86,8 @@ def cmd_buildid(args, out):
 
 
 def cmd_extract(args, out):
-    kind, layers, size = image.extract(args.image, args.output, args.force, _limit(args))
+    from . import extract  # only extract writes files
+    kind, layers, size = extract.extract(args.image, args.output, args.force, _limit(args))
     if args.output == "-":
         return 0    # standard output carries the payload
     if args.json:

@@ -17,8 +17,9 @@ import re
 import struct
 import zlib
 
-from . import decompress, image
-from .errors import FormatError
+from . import decompress, elfread, image
+from .errors import FormatError, naming
+from .stream import StreamBlob
 
 # check and diff need pyelftools: say so at once when it is missing. It is
 # imported only where it is used (diff): its import alone costs check
@@ -157,7 +158,7 @@ class _Source:
 
     def __init__(self, blob, name):
         self.blob, self.pos = blob, 0
-        with image._naming(name):
+        with naming(name):
             self.size = blob.size()
 
     def seek(self, off, whence=0):
@@ -175,7 +176,7 @@ class _Source:
         return b
 
     def iter_range(self, off, size):
-        if isinstance(self.blob, image.StreamBlob):
+        if isinstance(self.blob, StreamBlob):
             return self.blob.iter_range(off, size)
         return self._read_range(off, size)
 
@@ -199,7 +200,7 @@ class _Elf:
     """The section table of an ELF payload, for check.
 
     What check reads of pyelftools' ELFFile -- ``elfclass``,
-    ``little_endian``, ``iter_sections()`` -- read here with image's bounded
+    ``little_endian``, ``iter_sections()`` -- read here with elfread's bounded
     table reader (its extent checked against the payload's size first, then
     read 64 KiB at a time) and no pyelftools. As pyelftools: e_shnum 0 takes
     the count from section 0's sh_size, e_shstrndx SHN_XINDEX from its
@@ -208,7 +209,7 @@ class _Elf:
     """
 
     def __init__(self, src):
-        h = image.elf_header(src.blob.read_at(0, 64))
+        h = elfread.elf_header(src.blob.read_at(0, 64))
         self.src, self.h = src, h
         self.elfclass = 64 if h["class"] == 2 else 32
         self.little_endian = h["endian"] == "<"
@@ -218,7 +219,7 @@ class _Elf:
         self.strtab, self.strndx = None, 0
 
     def _table(self, h):
-        return image._header_table(self.src.blob, h, "sh", "section header", self._std, self._fmt)
+        return elfread.header_table(self.src.blob, h, "sh", "section header", self._std, self._fmt)
 
     def _entry(self, h, i):
         for ent in self._table(dict(h, shoff=h["shoff"] + i * h["shentsize"], shnum=1)):
@@ -256,8 +257,8 @@ class _Elf:
             yield s
 
     def segments(self):
-        """image.program_headers of this payload."""
-        return image.program_headers(self.src.blob, self.h)
+        """elfread.program_headers of this payload."""
+        return elfread.program_headers(self.src.blob, self.h)
 
     def sections(self, name, debug=False):
         """Every section, checked to be comparable; raises FormatError naming ``name``.

@@ -690,7 +690,7 @@ def _http(url, dest, limit, too_big, clock, maxsize, environ):
 def _open_regular(path, nofollow=False):
     """An open binary file if ``path`` is a regular file; FileNotFoundError when
     absent; _Refused for anything else (a FIFO is never waited on: O_NONBLOCK)."""
-    from .image import _kind_of
+    from .safefile import kind_of
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
     if nofollow:
         flags |= getattr(os, "O_NOFOLLOW", 0)
@@ -708,12 +708,12 @@ def _open_regular(path, nofollow=False):
         if stat.S_ISLNK(mode):
             raise _Refused("%s is a symbolic link, not a regular file" % path)
         if mode and not stat.S_ISREG(mode):
-            raise _Refused("%s is a %s, not a regular file" % (path, _kind_of(mode)))
+            raise _Refused("%s is a %s, not a regular file" % (path, kind_of(mode)))
         raise _Refused("cannot open %s: %s" % (path, e.strerror or e))
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise _Refused("%s is a %s, not a regular file" % (path, _kind_of(st.st_mode)))
+            raise _Refused("%s is a %s, not a regular file" % (path, kind_of(st.st_mode)))
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
@@ -787,13 +787,13 @@ def _cached(entry, build_id, limit):
 
 def _temporary(directory, kind):
     """(open file, path) of a new temporary file in ``directory``; signals held meanwhile."""
-    from . import image
-    old = image._hold_signals()
+    from .safefile import hold_signals, release_signals
+    old = hold_signals()
     try:
         fd, path = tempfile.mkstemp(prefix="%s." % kind, dir=directory)
         return os.fdopen(fd, "wb"), path
     finally:
-        image._release_signals(old)
+        release_signals(old)
 
 
 def _unlink(path):
