@@ -1,6 +1,7 @@
 # Copyright (C) 2026 meta-kernel-repro contributors
 # SPDX-License-Identifier: MIT
-"""Read ELF structures from untrusted bytes: header, header tables, notes, build-id.
+"""Read ELF structures from untrusted bytes: header, header tables, notes,
+build-id, and the section table (SectionTable) check compares.
 
 Every table's claimed extent is checked against the input's real size (or
 the --max-size budget of a stream) before it is read, and then read a piece
@@ -200,3 +201,136 @@ def elf_build_id(blob):
         if bid:
             return bid
     return None
+
+
+SHT_NULL, SHT_STRTAB, SHT_NOBITS = 0, 3, 8
+#: More sections than this: not a kernel (a vmlinux has ~50-100); refused before
+#: they are held in memory (each costs ~600 bytes).
+MAX_SECTIONS = 1 << 16
+#: A section name is read up to its NUL, at most this long (past the string table: 256).
+MAX_SECTION_NAME = 4096
+
+
+def section_range(s, fsize):
+    """(sh_offset, sh_size) of section ``s``; FormatError if it lies past ``fsize`` bytes."""
+    off, size = s["sh_offset"], s["sh_size"]
+    if off > fsize or size > fsize - off:
+        raise FormatError("section %s lies past the end of the file (%d bytes at 0x%x, the "
+                          "file has %d)" % (s.name, size, off, fsize))
+    return off, size
+
+
+class Section(dict):
+    """One section header: sh_* fields and ``name``, as pyelftools gives them."""
+
+    __slots__ = ("name",)
+
+
+class SectionTable:
+    """The section table of an ELF blob, and its segments.
+
+    What check reads of pyelftools' ELFFile -- ``elfclass``,
+    ``little_endian``, ``iter_sections()`` -- read here with the bounded
+    table reader (header_table: its extent checked against the blob's size
+    first, then read 64 KiB at a time) and no pyelftools. As pyelftools:
+    e_shnum 0 takes the count from section 0's sh_size, e_shstrndx
+    SHN_XINDEX from its sh_link; names are read up to their NUL, UTF-8 with
+    replacement, '' when none ends before the end of the data.
+    ``checked_sections`` also checks the table against the data's size.
+    """
+
+    def __init__(self, blob):
+        h = elf_header(blob.read_at(0, 64))
+        self.blob, self.h = blob, h
+        self.elfclass = 64 if h["class"] == 2 else 32
+        self.little_endian = h["endian"] == "<"
+        is64 = h["class"] == 2
+        self._std = 64 if is64 else 40
+        self._fmt = h["endian"] + ("IIQQQQIIQQ" if is64 else "IIIIIIIIII")
+        self.strtab, self.strndx = None, 0
+
+    def _table(self, h):
+        return header_table(self.blob, h, "sh", "section header", self._std, self._fmt)
+
+    def _entry(self, h, i):
+        for ent in self._table(dict(h, shoff=h["shoff"] + i * h["shentsize"], shnum=1)):
+            return ent
+        raise FormatError("corrupt ELF: no section header %d" % i)
+
+    def iter_sections(self):
+        h = self.h
+        if not h["shoff"]:
+            return
+        num, strndx = h["shnum"], h["shstrndx"]
+        if num == 0 or strndx == SHN_XINDEX:
+            first = self._entry(h, 0)
+            num = first[5] if num == 0 else num
+            strndx = first[6] if strndx == SHN_XINDEX else strndx
+        if not num:
+            return
+        if num > MAX_SECTIONS:
+            raise FormatError("the ELF claims %d sections, more than a kernel has (at most %d "
+                              "read)" % (num, MAX_SECTIONS))
+        h = dict(h, shnum=num)
+        if strndx >= num:
+            raise FormatError("corrupt ELF: the section name table is section %d of %d"
+                              % (strndx, num))
+        self.strtab = self._entry(h, strndx)
+        self.strndx = strndx
+        names = self._names(self.strtab)
+        for ent in self._table(h):
+            s = Section(zip(("sh_name", "sh_type", "sh_flags", "sh_addr", "sh_offset",
+                              "sh_size", "sh_link", "sh_info", "sh_addralign", "sh_entsize"),
+                             ent))
+            if s["sh_type"] == SHT_NOBITS:
+                s["sh_type"] = "SHT_NOBITS"
+            s.name = names(s["sh_name"])
+            yield s
+
+    def segments(self):
+        """program_headers of this ELF."""
+        return program_headers(self.blob, self.h)
+
+    def checked_sections(self, size):
+        """Every section, the table checked against the ``size`` bytes of data;
+        FormatError for: no section table; a name table that is missing, not a
+        string table or past the end of the data; a section other than the null
+        one without a name; a section with bytes past the end of the data."""
+        secs = list(self.iter_sections())
+        if not secs:
+            raise FormatError("has no section table: its sections cannot be compared")
+        st = self.strtab
+        if self.strndx == 0 or st[1] != SHT_STRTAB or st[4] > size or st[5] > size - st[4]:
+            raise FormatError("its section name table (section %d) is %s" % (
+                self.strndx, "missing" if self.strndx == 0 else
+                "not a string table" if st[1] != SHT_STRTAB else "past the end of the data"))
+        for i, sec in enumerate(secs):
+            if i == 0 or sec["sh_type"] == SHT_NULL:
+                continue
+            if not sec.name:
+                raise FormatError("section %d has no name (a corrupt section table)" % i)
+            if sec["sh_type"] != "SHT_NOBITS":
+                section_range(sec, size)
+        return secs
+
+    def _names(self, strtab):
+        """name_of(offset) for the section name string table ``strtab`` (a header tuple)."""
+        base, size = strtab[4], strtab[5]
+        read_at = self.blob.read_at
+        table = read_at(base, min(size, 16 << 20) + MAX_SECTION_NAME)
+        cache = {}
+
+        def name_of(off):
+            n = cache.get(off)
+            if n is None:
+                if off < len(table):
+                    raw, cap = table[off:off + MAX_SECTION_NAME], MAX_SECTION_NAME
+                else:
+                    raw, cap = read_at(base + off, 256), 256
+                end = raw.find(b"\0")
+                if end < 0 and len(raw) < cap:
+                    raw = b""           # no NUL before the end of the data
+                n = cache[off] = raw[:end].decode("utf-8", "replace") if end >= 0 else \
+                    raw.decode("utf-8", "replace")
+            return n
+        return name_of
