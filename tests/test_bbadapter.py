@@ -413,7 +413,8 @@ def test_task_modules_follow_every_import_the_classes_make(tmp_path):
     import re
     import shutil
     names = set(bbadapter.SIGNATURE_MODULES)
-    assert {"image.py", "decompress.py", "fingerprint.py", "imageguard.py"} <= names
+    assert {"image.py", "formats.py", "stream.py", "elfread.py", "rawscan.py", "safefile.py",
+            "decompress.py", "fingerprint.py", "imageguard.py"} <= names
     assert "cli.py" not in names and "demo.py" not in names
     classes = os.path.join(ROOT, "classes")
     used = set()

@@ -134,14 +134,14 @@ def test_check_finds_one_changed_byte_in_a_compressed_payload(plain_a, tmp_path,
     """Same build-id, one byte of .rodata changed, xz-compressed again: check names
     .rodata alone -- whether the decoded payload stays in memory or (past the
     in-memory share) goes to a temporary file that is removed afterwards."""
-    from kernelrepro import compare, image
+    from kernelrepro import compare, stream
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp))
     import tempfile
     monkeypatch.setattr(tempfile, "tempdir", None)
     if spill:
-        monkeypatch.setattr(image, "SPOOL_MEM", 3 << 20)
+        monkeypatch.setattr(stream, "SPOOL_MEM", 3 << 20)
     payload = _payload(plain_a, tmp_path)
     off, size = _section(payload, ".rodata")
     data = bytearray(payload.read_bytes())

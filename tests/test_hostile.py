@@ -748,7 +748,7 @@ def test_signal_while_the_temporary_file_is_created_leaves_nothing(tmp_path, mon
     .kernel-repro-* left by `extract`): the signal is held over that window
     and delivered where the cleanup owns the file."""
     import tempfile
-    from kernelrepro import image
+    from kernelrepro import extract, image
     from kernelrepro.errors import Terminated, raise_terminated
     real = getattr(tempfile, where)
 
@@ -770,7 +770,7 @@ def test_signal_while_the_temporary_file_is_created_leaves_nothing(tmp_path, mon
     try:
         with pytest.raises(Terminated):
             if where == "mkstemp":
-                image.extract(str(src), str(tmp_path / "out"))
+                extract.extract(str(src), str(tmp_path / "out"))
             else:
                 with image.payload_file(str(src)) as (_k, _l, name):
                     pass

@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz"))
 import corpus  # noqa: E402
-from kernelrepro import decompress, image  # noqa: E402
+from kernelrepro import decompress, elfread, formats, image  # noqa: E402
+from kernelrepro.stream import BytesBlob  # noqa: E402
 from kernelrepro.errors import KernelReproError, printable  # noqa: E402
 
 SETTINGS = settings(max_examples=300, deadline=None, derandomize=True,
@@ -52,7 +53,7 @@ note_st = st.tuples(st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7e
 @given(st.lists(note_st, max_size=6), st.sampled_from("<>"))
 def test_notes_round_trip(notes, endian):
     data = encode_notes(notes, endian)
-    assert image.parse_notes(data, endian, 4, strict=True) == notes
+    assert elfread.parse_notes(data, endian, 4, strict=True) == notes
     gnu = [d for n, t, d in notes if n == "GNU" and t == 3 and d]
     if gnu:
         assert image.notes_data_build_id(data) == gnu[0].hex()
@@ -63,7 +64,7 @@ def test_notes_round_trip(notes, endian):
 def test_notes_parser_never_crashes(data):
     for strict in (False, True):
         try:
-            image.parse_notes(data, "<", 4, strict=strict)
+            elfread.parse_notes(data, "<", 4, strict=strict)
         except KernelReproError:
             assert strict
     try:
@@ -78,7 +79,7 @@ def test_notes_parser_never_crashes(data):
 def test_elf_build_id_round_trip(n, cls, endian, rnd):
     bid = bytes(rnd.getrandbits(8) for _ in range(n))
     data = corpus.crafted_elf(bid, cls, endian)
-    assert image.elf_build_id(image._BytesBlob(data)) == bid.hex()
+    assert elfread.elf_build_id(BytesBlob(data)) == bid.hex()
 
 
 @SETTINGS
@@ -86,7 +87,7 @@ def test_elf_build_id_round_trip(n, cls, endian, rnd):
 def test_elf_header_fields_never_crash(header, tail):
     data = b"\x7fELF" + header[4:] + tail
     try:
-        image.elf_build_id(image._BytesBlob(data))
+        elfread.elf_build_id(BytesBlob(data))
     except KernelReproError:
         pass
 
@@ -102,7 +103,7 @@ def test_resolve_any_header_fields(which, data):
         off = data.draw(st.integers(0, len(base) - 4))
         struct.pack_into("<I", base, off, data.draw(st.integers(0, 0xffffffff)))
     try:
-        kind, blob, _layers = image.resolve(image._BytesBlob(bytes(base)), LIMIT, "h")
+        kind, blob, _layers = formats.resolve(BytesBlob(bytes(base)), LIMIT, "h")
         image.build_id_of(kind, blob, "h")
     except KernelReproError:
         pass

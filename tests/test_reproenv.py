@@ -241,13 +241,10 @@ def test_wrapper_on_path_shadows_real_pahole(fake_pahole, tmp_path):
 # --- `kernel-repro env` (envcmd), the fixture builder's interface ---
 
 def _env_cmd(argv):
-    import argparse
     import io
     import json
-    from kernelrepro import envcmd
-    parser = argparse.ArgumentParser(prog="kernel-repro")
-    envcmd.add_parser(parser.add_subparsers(dest="cmd"))
-    args = parser.parse_args(argv)
+    from kernelrepro import cli
+    args = cli.build_parser().parse_args(argv)
     out = io.StringIO()
     assert args.func(args, out) == 0
     return json.loads(out.getvalue()) if "json" in argv else out.getvalue()

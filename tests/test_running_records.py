@@ -106,11 +106,12 @@ def test_record_errors_are_one_line_exit_2(device, tmp_path):
     junk = tmp_path / "junk"
     junk.write_bytes(b"\x01" * 40)
     _one_error_line(run_cli("running", "--notes", junk, "--records", records), "not ELF notes")
-    # a debug vmlinux and --records/--debuginfod exclude each other
+    # a debug vmlinux and --records/--debuginfod exclude each other (argparse's rule)
     _one_error_line(run_cli("running", "--notes", notes, "--records", records, junk),
-                    "not both")
+                    "argument debug_vmlinux: not allowed with argument --records")
     _one_error_line(run_cli("running", "--notes", notes, "--records", records,
-                            "--debuginfod", "http://127.0.0.1:9"), "not both")
+                            "--debuginfod", "http://127.0.0.1:9"),
+                    "argument --debuginfod: not allowed with argument --records")
 
 
 def test_default_records_dir_is_the_packaged_one(device):

@@ -16,7 +16,7 @@ import argparse  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 
-from . import __version__, decompress, envcmd, image  # noqa: E402
+from . import __version__, decompress, image, reproenv  # noqa: E402
 from .errors import (KernelReproError, Terminated, missing_module, printable,  # noqa: E402
                      raise_terminated)
 
@@ -86,7 +86,8 @@ def cmd_buildid(args, out):
 
 
 def cmd_extract(args, out):
-    kind, layers, size = image.extract(args.image, args.output, args.force, _limit(args))
+    from . import extract  # only extract writes files
+    kind, layers, size = extract.extract(args.image, args.output, args.force, _limit(args))
     if args.output == "-":
         return 0    # standard output carries the payload
     if args.json:
@@ -100,12 +101,57 @@ def cmd_extract(args, out):
 
 
 def cmd_check(args, out):
-    if args.debuginfod is not None or args.debug_vmlinux is None:
-        from . import debuginfod  # the debug file a debugger would download
-        return debuginfod.cmd_check(args, out, _limit(args), _report_check)
+    if args.debug_vmlinux is None:
+        return _check_debuginfod(args, out)
     from . import compare  # pyelftools: imported only where needed (fast buildid)
     r = compare.check(args.image, args.debug_vmlinux, _limit(args))
     return _report_check(args, r, args.debug_vmlinux, out)
+
+
+def _check_debuginfod(args, out):
+    """``check IMAGE --debuginfod [URL]``: the image against the debug file a
+    debugger would download."""
+    if args.debuginfod is None:
+        raise KernelReproError("check needs a DEBUG_VMLINUX or --debuginfod [URL]")
+    from . import debuginfod
+    limit = _limit(args)
+    servers = debuginfod.servers(args.debuginfod)
+    try:
+        from . import compare
+    except ImportError as e:
+        raise KernelReproError("check needs pyelftools (python3-pyelftools): %s" % e)
+    wanted = image.read_build_id(args.image, limit)
+    try:
+        with debuginfod.fetched(wanted, servers, limit) as found:
+            _debuginfod_notes(found)
+            r = compare.check(args.image, found.path, limit)
+    except debuginfod.NotFound as e:
+        verdict = "no debug info for %s (%s) on %s" % (args.image, wanted, ", ".join(e.servers))
+        _write(args, out, {"image": args.image, "build_id": wanted, "servers": servers,
+                           "found": None, "match": False, "verdict": verdict},
+               ["image:         %s  %s" % (wanted, args.image), verdict])
+        return 1
+    r["debug"]["file"] = found.source
+    r["debuginfod"] = found.as_dict()
+    if not args.json:
+        out.write("found:         %s\n" % found.where())
+    return _report_check(args, r, found.source, out)
+
+
+def _debuginfod_notes(found):
+    """The notes of a fetch (the cache not written, servers skipped) on stderr."""
+    for n in found.notes:
+        sys.stderr.write("kernel-repro: note: %s\n" % printable(n))
+    for p in found.problems:
+        sys.stderr.write("kernel-repro: note: skipped %s\n" % printable(p))
+
+
+def _write(args, out, obj, lines):
+    """``obj`` as JSON with --json, else ``lines`` (escaped)."""
+    if args.json:
+        out.write(_dumps(obj, indent=1) + "\n")
+    else:
+        out.write("\n".join(printable(x) for x in lines) + "\n")
 
 
 def _report_check(args, r, debug_name, out):
@@ -149,9 +195,10 @@ def _skipped_line(sec):
 
 
 def cmd_running(args, out):
-    if args.debug_vmlinux is None or args.debuginfod is not None or args.records:
-        from . import running  # records on the device, or debuginfod
-        return running.cmd_running(args, out, _limit(args))
+    if args.debuginfod is not None:
+        return _running_debuginfod(args, out)
+    if args.debug_vmlinux is None:
+        return _running_records(args, out)
     notes = args.notes or "/sys/kernel/notes"
     running = image.notes_build_id(notes)
     dbg = image.describe(args.debug_vmlinux, _limit(args))
@@ -167,6 +214,66 @@ def cmd_running(args, out):
         out.write("debug vmlinux:  %s  %s\n" % (dbg["build_id"], args.debug_vmlinux))
         out.write(verdict + "\n")
     return 0 if match else 1
+
+
+def _running_records(args, out):
+    """``running`` without a DEBUG_VMLINUX: the build-id records the kernel package installs."""
+    from . import running
+    notes = args.notes or running.NOTES
+    r = running.check_records(notes, args.records or running.RECORDS_DIR)
+    if args.json:
+        out.write(_dumps(r, indent=1) + "\n")
+    else:
+        out.write("running kernel: %s  %s\n" % (r["running"], notes))
+        for rec in r["records"]:
+            out.write("record:         %s  %s (%s)\n" % (rec["build_id"], rec["file"],
+                                                       rec.get("recipe") or "?"))
+        out.write(r["verdict"] + "\n")
+    return 0 if r["match"] else 1
+
+
+def _running_debuginfod(args, out):
+    """``running --debuginfod [URL]``: can a debugger get the running kernel's symbols?"""
+    from . import debuginfod
+    notes = args.notes or "/sys/kernel/notes"
+    limit = _limit(args)
+    servers = debuginfod.servers(args.debuginfod)
+    running = image.notes_build_id(notes)
+    try:
+        with debuginfod.fetched(running, servers, limit) as found:
+            _debuginfod_notes(found)
+    except debuginfod.NotFound as e:
+        verdict = "no debug info for the running kernel %s on %s" % (running, ", ".join(e.servers))
+        _write(args, out, {"running": running, "notes": notes, "servers": servers,
+                           "found": None, "match": False, "verdict": verdict},
+               ["running kernel: %s  %s" % (running, notes), verdict])
+        return 1
+    if found.cached:
+        verdict = ("match: debug info for the running kernel %s is in the debuginfod cache %s"
+                   % (running, found.cache_dir))
+    else:
+        verdict = ("match: debug info for the running kernel %s is on %s"
+                   % (running, found.server))
+    _write(args, out, {"running": running, "notes": notes, "servers": servers,
+                       "found": found.as_dict(), "match": True, "verdict": verdict},
+           ["running kernel: %s  %s" % (running, notes),
+            "debug info:     %s  %s" % (found.build_id, found.where()), verdict])
+    return 0
+
+
+def cmd_env(args, out):
+    from . import envcmd
+    r = envcmd.settings(args.srctree, args.objtree, args.source_date_epoch, args.pahole,
+                        args.user, args.host, args.build_version, args.prefix)
+    version = r["pahole_version"]
+    if args.format == "json":
+        out.write(_dumps({
+            "variables": r["variables"], "source_date_epoch": r["source_date_epoch"],
+            "pahole": r["pahole"], "pahole_version": ".".join(map(str, version)) if version else None,
+            "pahole_mode": r["pahole_mode"]}, indent=1) + "\n")
+    else:
+        out.write(reproenv.format_variables(r["variables"], args.format))
+    return 0
 
 
 def cmd_demo(args, out):
@@ -286,10 +393,11 @@ def build_parser():
 
     s = sub.add_parser("check", parents=[common], help="does a deployed image match its debug vmlinux?")
     s.add_argument("image")
-    s.add_argument("debug_vmlinux", nargs="?")
-    s.add_argument("--debuginfod", nargs="?", const="", metavar="URL",
-                   help="check against the debug file debuginfod serves for the image's "
-                   "build-id (default: $DEBUGINFOD_URLS)")
+    debug = s.add_mutually_exclusive_group()
+    debug.add_argument("debug_vmlinux", nargs="?")
+    debug.add_argument("--debuginfod", nargs="?", const="", metavar="URL",
+                       help="check against the debug file debuginfod serves for the image's "
+                       "build-id (default: $DEBUGINFOD_URLS)")
     s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("diff", parents=[common], help="are two kernels identical? if not, why?")
@@ -303,17 +411,32 @@ def build_parser():
                        "/sys/kernel/notes) with a debug vmlinux or a deployed image; without "
                        "one, with the build-id records the kernel package installs, or ask "
                        "debuginfod for its debug info.")
-    s.add_argument("debug_vmlinux", nargs="?")
-    s.add_argument("--records", metavar="DIR",
-                   help="build-id records (default: /usr/share/kernel-repro)")
-    s.add_argument("--debuginfod", nargs="?", const="", metavar="URL",
-                   help="fetch the running kernel's debug info by build-id (default: "
-                   "$DEBUGINFOD_URLS)")
+    against = s.add_mutually_exclusive_group()
+    against.add_argument("debug_vmlinux", nargs="?")
+    against.add_argument("--records", metavar="DIR",
+                         help="build-id records (default: /usr/share/kernel-repro)")
+    against.add_argument("--debuginfod", nargs="?", const="", metavar="URL",
+                         help="fetch the running kernel's debug info by build-id (default: "
+                         "$DEBUGINFOD_URLS)")
     s.add_argument("--notes", metavar="PATH",
                    help="a copy of /sys/kernel/notes (default: this machine's)")
     s.set_defaults(func=cmd_running)
 
-    envcmd.add_parser(sub)
+    s = sub.add_parser("env", help="print reproducible-build settings for a plain kernel build",
+                       description="``kernel-repro env``: reproducible settings for a plain "
+                       "(non-Yocto) kernel build.")
+    s.add_argument("--srctree", default=".", help="kernel source tree (default: .)")
+    s.add_argument("--objtree", help="separate build directory (make O=...), if any")
+    s.add_argument("--source-date-epoch", metavar="SECONDS",
+                   help="default: $SOURCE_DATE_EPOCH, else the last git commit, else Makefile mtime")
+    s.add_argument("--user", default=reproenv.DEFAULT_USER, help="KBUILD_BUILD_USER")
+    s.add_argument("--host", default=reproenv.DEFAULT_HOST, help="KBUILD_BUILD_HOST")
+    s.add_argument("--build-version", default="1", help="KBUILD_BUILD_VERSION (the #N in uname -v)")
+    s.add_argument("--prefix", default=reproenv.DEFAULT_PREFIX,
+                   help="what absolute build paths become in debug info")
+    s.add_argument("--pahole", help="the pahole the build uses (default: pahole on PATH)")
+    s.add_argument("--format", choices=("shell", "make", "json"), default="shell")
+    s.set_defaults(func=cmd_env)
 
     s = sub.add_parser("sstate-audit", parents=[common],
                        help="find kernel sstate objects of one compile holding different kernels",

@@ -17,8 +17,9 @@ import re
 import struct
 import zlib
 
-from . import decompress, image
-from .errors import FormatError
+from . import decompress, elfread, image
+from .errors import FormatError, naming
+from .stream import StreamBlob
 
 # check and diff need pyelftools: say so at once when it is missing. It is
 # imported only where it is used (diff): its import alone costs check
@@ -42,18 +43,12 @@ MAX_SYMBOL_NAME = 4096
 DEFLATE_MAX_RATIO = 1032
 ELFCOMPRESS_ZLIB = 1
 SHF_ALLOC, SHF_COMPRESSED = 0x2, 0x800
-SHT_NULL, SHT_SYMTAB, SHT_STRTAB, SHT_NOBITS = 0, 2, 3, 8
-SHN_XINDEX = 0xffff
+SHT_SYMTAB = 2
 PT_LOAD = 1
-#: More sections than this: not a kernel (a vmlinux has ~50-100); refused before
-#: they are held in memory (each costs ~600 bytes).
-MAX_SECTIONS = 1 << 16
 #: What check needs of the debug file, the least a kernel-dbg vmlinux
 #: (``objcopy --only-keep-debug``) carries: a section table whose allocated
 #: sections include these, and a symbol table.
 DEBUG_MINIMUM_ALLOC = (".text",)
-#: A section name is read up to its NUL, at most this long (past the string table: 256).
-MAX_SECTION_NAME = 4096
 
 BANNER_RE = re.compile(rb"Linux version [\x20-\x7e]{5,300}")
 DATE_RE = re.compile(rb"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
@@ -157,7 +152,7 @@ class _Source:
 
     def __init__(self, blob, name):
         self.blob, self.pos = blob, 0
-        with image._naming(name):
+        with naming(name):
             self.size = blob.size()
 
     def seek(self, off, whence=0):
@@ -175,7 +170,7 @@ class _Source:
         return b
 
     def iter_range(self, off, size):
-        if isinstance(self.blob, image.StreamBlob):
+        if isinstance(self.blob, StreamBlob):
             return self.blob.iter_range(off, size)
         return self._read_range(off, size)
 
@@ -189,75 +184,13 @@ class _Source:
             size -= len(b)
 
 
-class _Section(dict):
-    """One section header: sh_* fields and ``name``, as pyelftools gives them."""
-
-    __slots__ = ("name",)
-
-
-class _Elf:
-    """The section table of an ELF payload, for check.
-
-    What check reads of pyelftools' ELFFile -- ``elfclass``,
-    ``little_endian``, ``iter_sections()`` -- read here with image's bounded
-    table reader (its extent checked against the payload's size first, then
-    read 64 KiB at a time) and no pyelftools. As pyelftools: e_shnum 0 takes
-    the count from section 0's sh_size, e_shstrndx SHN_XINDEX from its
-    sh_link; names are read up to their NUL, UTF-8 with replacement, '' when
-    none ends before the end of the data.
-    """
+class _Elf(elfread.SectionTable):
+    """An ELF payload (_Source) as check reads it: its section table
+    (elfread.SectionTable) and check's rules of what can be compared."""
 
     def __init__(self, src):
-        h = image.elf_header(src.blob.read_at(0, 64))
-        self.src, self.h = src, h
-        self.elfclass = 64 if h["class"] == 2 else 32
-        self.little_endian = h["endian"] == "<"
-        is64 = h["class"] == 2
-        self._std = 64 if is64 else 40
-        self._fmt = h["endian"] + ("IIQQQQIIQQ" if is64 else "IIIIIIIIII")
-        self.strtab, self.strndx = None, 0
-
-    def _table(self, h):
-        return image._header_table(self.src.blob, h, "sh", "section header", self._std, self._fmt)
-
-    def _entry(self, h, i):
-        for ent in self._table(dict(h, shoff=h["shoff"] + i * h["shentsize"], shnum=1)):
-            return ent
-        raise FormatError("corrupt ELF: no section header %d" % i)
-
-    def iter_sections(self):
-        h = self.h
-        if not h["shoff"]:
-            return
-        num, strndx = h["shnum"], h["shstrndx"]
-        if num == 0 or strndx == SHN_XINDEX:
-            first = self._entry(h, 0)
-            num = first[5] if num == 0 else num
-            strndx = first[6] if strndx == SHN_XINDEX else strndx
-        if not num:
-            return
-        if num > MAX_SECTIONS:
-            raise FormatError("the ELF claims %d sections, more than a kernel has (at most %d "
-                              "read)" % (num, MAX_SECTIONS))
-        h = dict(h, shnum=num)
-        if strndx >= num:
-            raise FormatError("corrupt ELF: the section name table is section %d of %d"
-                              % (strndx, num))
-        self.strtab = self._entry(h, strndx)
-        self.strndx = strndx
-        names = self._names(self.strtab)
-        for ent in self._table(h):
-            s = _Section(zip(("sh_name", "sh_type", "sh_flags", "sh_addr", "sh_offset",
-                              "sh_size", "sh_link", "sh_info", "sh_addralign", "sh_entsize"),
-                             ent))
-            if s["sh_type"] == SHT_NOBITS:
-                s["sh_type"] = "SHT_NOBITS"
-            s.name = names(s["sh_name"])
-            yield s
-
-    def segments(self):
-        """image.program_headers of this payload."""
-        return image.program_headers(self.src.blob, self.h)
+        elfread.SectionTable.__init__(self, src.blob)
+        self.src = src
 
     def sections(self, name, debug=False):
         """Every section, checked to be comparable; raises FormatError naming ``name``.
@@ -272,22 +205,8 @@ class _Elf:
         """
         what = "debug file" if debug else "image"
         try:
-            secs = list(self.iter_sections())
             size = _file_size(self.src)
-            if not secs:
-                raise FormatError("has no section table: its sections cannot be compared")
-            st = self.strtab
-            if self.strndx == 0 or st[1] != SHT_STRTAB or st[4] > size or st[5] > size - st[4]:
-                raise FormatError("its section name table (section %d) is %s" % (
-                    self.strndx, "missing" if self.strndx == 0 else
-                    "not a string table" if st[1] != SHT_STRTAB else "past the end of the data"))
-            for i, sec in enumerate(secs):
-                if i == 0 or sec["sh_type"] == SHT_NULL:
-                    continue
-                if not sec.name:
-                    raise FormatError("section %d has no name (a corrupt section table)" % i)
-                if sec["sh_type"] != "SHT_NOBITS":
-                    _section_range(sec, size)
+            secs = self.checked_sections(size)
             if debug:
                 self._require_minimum(secs)
             else:
@@ -325,28 +244,6 @@ class _Elf:
         if missing:
             raise FormatError("it lacks %s, which a kernel's debug vmlinux (kernel-dbg) carries"
                               % ", ".join(missing))
-
-    def _names(self, strtab):
-        """name_of(offset) for the section name string table ``strtab`` (a header tuple)."""
-        base, size = strtab[4], strtab[5]
-        read_at = self.src.blob.read_at
-        table = read_at(base, min(size, 16 << 20) + MAX_SECTION_NAME)
-        cache = {}
-
-        def name_of(off):
-            n = cache.get(off)
-            if n is None:
-                if off < len(table):
-                    raw, cap = table[off:off + MAX_SECTION_NAME], MAX_SECTION_NAME
-                else:
-                    raw, cap = read_at(base + off, 256), 256
-                end = raw.find(b"\0")
-                if end < 0 and len(raw) < cap:
-                    raw = b""           # no NUL before the end of the data
-                n = cache[off] = raw[:end].decode("utf-8", "replace") if end >= 0 else \
-                    raw.decode("utf-8", "replace")
-            return n
-        return name_of
 
 
 def _same_bytes(ia, ib):
@@ -443,14 +340,6 @@ def _file_size(f):
     return os.fstat(f.fileno()).st_size
 
 
-def _section_range(s, fsize):
-    off, size = s["sh_offset"], s["sh_size"]
-    if off > fsize or size > fsize - off:
-        raise FormatError("section %s lies past the end of the file (%d bytes at 0x%x, the "
-                          "file has %d)" % (s.name, size, off, fsize))
-    return off, size
-
-
 def _iter_range(f, off, size):
     if isinstance(f, _Source):
         left = size
@@ -487,7 +376,7 @@ def _section_size(elf, f, s, fsize):
     """The logical size: the compression header's claim for a compressed section."""
     if s["sh_type"] == "SHT_NOBITS" or not s["sh_flags"] & SHF_COMPRESSED:
         return s["sh_size"]
-    off, size = _section_range(s, fsize)
+    off, size = elfread.section_range(s, fsize)
     return _chdr(elf, f, s, off, size)[1]
 
 
@@ -499,7 +388,7 @@ def _iter_section(elf, f, s, fsize, limit):
     is inflated CHUNK at a time and must give exactly the claimed size.
     Other compression types raise _Skip.
     """
-    off, size = _section_range(s, fsize)
+    off, size = elfread.section_range(s, fsize)
     if not s["sh_flags"] & SHF_COMPRESSED:
         yield from _iter_range(f, off, size)
         return
@@ -557,9 +446,9 @@ def _section_digests(elf, f, limit):
     fsize = _file_size(f)
     budget = _ReadBudget(fsize, limit)
     out = collections.OrderedDict()
-    if not isinstance(elf, _Elf) and elf.num_sections() > MAX_SECTIONS:
+    if not isinstance(elf, _Elf) and elf.num_sections() > elfread.MAX_SECTIONS:
         raise FormatError("the ELF claims %d sections, more than a kernel has (at most %d read)"
-                          % (elf.num_sections(), MAX_SECTIONS))
+                          % (elf.num_sections(), elfread.MAX_SECTIONS))
     for s in elf.iter_sections():
         if not s.name:
             continue
@@ -596,7 +485,7 @@ class _ReadBudget:
 
 def _digest_stored(f, s, fsize):
     h = _sha256()
-    for b in _iter_range(f, *_section_range(s, fsize)):
+    for b in _iter_range(f, *elfread.section_range(s, fsize)):
         h.update(b)
     return h.hexdigest()
 
@@ -845,14 +734,14 @@ def _symtab(elf, f):
     ent = 24 if elf.elfclass == 64 else 16
     if st["sh_entsize"] != ent:
         raise FormatError(".symtab entry size %d, not %d" % (st["sh_entsize"], ent))
-    off, size = _section_range(st, fsize)
+    off, size = elfread.section_range(st, fsize)
     count = size // ent
     if count > MAX_SYMBOLS:
         return {"too_many": count}
     if not 0 < st["sh_link"] < elf.num_sections():
         raise FormatError(".symtab links to section %d, not a string table" % st["sh_link"])
     strtab = elf.get_section(st["sh_link"])
-    soff, ssize = _section_range(strtab, fsize)
+    soff, ssize = elfread.section_range(strtab, fsize)
     f.seek(soff)
     strs = f.read(ssize)
     f.seek(off)
@@ -1106,7 +995,7 @@ def _sym_value(elf, f, sym, size=4):
     if off < 0 or off + size > sec["sh_size"]:
         return None
     try:
-        base, _n = _section_range(sec, _file_size(f))
+        base, _n = elfread.section_range(sec, _file_size(f))
     except FormatError:
         return None
     f.seek(base + off)

@@ -52,6 +52,7 @@ CLI); ``KernelReproError`` (exit 2) when a server could not be asked or
 answered something unusable and no other server had the file.
 """
 
+import contextlib
 import math
 import os
 import re
@@ -690,7 +691,7 @@ def _http(url, dest, limit, too_big, clock, maxsize, environ):
 def _open_regular(path, nofollow=False):
     """An open binary file if ``path`` is a regular file; FileNotFoundError when
     absent; _Refused for anything else (a FIFO is never waited on: O_NONBLOCK)."""
-    from .image import _kind_of
+    from .safefile import kind_of
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
     if nofollow:
         flags |= getattr(os, "O_NOFOLLOW", 0)
@@ -708,12 +709,12 @@ def _open_regular(path, nofollow=False):
         if stat.S_ISLNK(mode):
             raise _Refused("%s is a symbolic link, not a regular file" % path)
         if mode and not stat.S_ISREG(mode):
-            raise _Refused("%s is a %s, not a regular file" % (path, _kind_of(mode)))
+            raise _Refused("%s is a %s, not a regular file" % (path, kind_of(mode)))
         raise _Refused("cannot open %s: %s" % (path, e.strerror or e))
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise _Refused("%s is a %s, not a regular file" % (path, _kind_of(st.st_mode)))
+            raise _Refused("%s is a %s, not a regular file" % (path, kind_of(st.st_mode)))
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
@@ -787,13 +788,13 @@ def _cached(entry, build_id, limit):
 
 def _temporary(directory, kind):
     """(open file, path) of a new temporary file in ``directory``; signals held meanwhile."""
-    from . import image
-    old = image._hold_signals()
+    from .safefile import hold_signals, release_signals
+    old = hold_signals()
     try:
         fd, path = tempfile.mkstemp(prefix="%s." % kind, dir=directory)
         return os.fdopen(fd, "wb"), path
     finally:
-        image._release_signals(old)
+        release_signals(old)
 
 
 def _unlink(path):
@@ -898,82 +899,19 @@ def fetch(build_id, servers, directory, limit, environ=None, kind="debuginfo"):
                            % (build_id, "; ".join(problems)))
 
 
-# ------------------------------------------------------------ commands
+# ------------------------------------------------------------ for a command
 
-def _notes(found, out_err):
-    for n in found.notes:
-        out_err.write("kernel-repro: note: %s\n" % printable(n))
-    for p in found.problems:
-        out_err.write("kernel-repro: note: skipped %s\n" % printable(p))
+def servers(arg, environ=None):
+    """server_urls(``arg``), with the DEBUGINFOD_* limits checked too: a bad
+    setting is an error before anything is read."""
+    urls = server_urls(arg, environ)
+    limits(environ)
+    return urls
 
 
-def cmd_running(args, out, limit, notes):
-    """``kernel-repro running --debuginfod [URL]``: can a debugger get the running kernel's symbols?"""
-    import sys
-    from . import image
-    servers = server_urls(args.debuginfod)
-    limits()    # a bad setting is an error before anything is read
-    running = image.notes_build_id(notes)
+@contextlib.contextmanager
+def fetched(build_id, servers, limit):
+    """fetch() into a temporary directory, removed on the way out: yields the
+    ``Found`` (its notes and problems for the user); raises ``NotFound``."""
     with tempfile.TemporaryDirectory(prefix="kernel-repro-debuginfod-") as tmp:
-        try:
-            found = fetch(running, servers, tmp, limit)
-        except NotFound as e:
-            verdict = "no debug info for the running kernel %s on %s" % (running, ", ".join(e.servers))
-            _write(args, out, {"running": running, "notes": notes, "servers": servers,
-                               "found": None, "match": False, "verdict": verdict},
-                   ["running kernel: %s  %s" % (running, notes), verdict])
-            return 1
-        _notes(found, sys.stderr)
-        if found.cached:
-            verdict = ("match: debug info for the running kernel %s is in the debuginfod cache %s"
-                       % (running, found.cache_dir))
-        else:
-            verdict = ("match: debug info for the running kernel %s is on %s"
-                       % (running, found.server))
-        _write(args, out, {"running": running, "notes": notes, "servers": servers,
-                           "found": found.as_dict(), "match": True, "verdict": verdict},
-               ["running kernel: %s  %s" % (running, notes),
-                "debug info:     %s  %s" % (found.build_id, found.where()), verdict])
-    return 0
-
-
-def cmd_check(args, out, limit, report):
-    """``kernel-repro check IMAGE --debuginfod [URL]``: the image against the debug file a
-    debugger would download; ``report(args, result, debug_name, out)`` prints ``check``'s verdict."""
-    import sys
-    from . import image
-    if args.debug_vmlinux is not None:
-        raise KernelReproError("give a DEBUG_VMLINUX or --debuginfod, not both")
-    if args.debuginfod is None:
-        raise KernelReproError("check needs a DEBUG_VMLINUX or --debuginfod [URL]")
-    servers = server_urls(args.debuginfod)
-    limits()
-    try:
-        from . import compare
-    except ImportError as e:
-        raise KernelReproError("check needs pyelftools (python3-pyelftools): %s" % e)
-    wanted = image.read_build_id(args.image, limit)
-    with tempfile.TemporaryDirectory(prefix="kernel-repro-debuginfod-") as tmp:
-        try:
-            found = fetch(wanted, servers, tmp, limit)
-        except NotFound as e:
-            verdict = "no debug info for %s (%s) on %s" % (args.image, wanted, ", ".join(e.servers))
-            _write(args, out, {"image": args.image, "build_id": wanted, "servers": servers,
-                               "found": None, "match": False, "verdict": verdict},
-                   ["image:         %s  %s" % (wanted, args.image), verdict])
-            return 1
-        _notes(found, sys.stderr)
-        r = compare.check(args.image, found.path, limit)
-    r["debug"]["file"] = found.source
-    r["debuginfod"] = found.as_dict()
-    if not args.json:
-        out.write("found:         %s\n" % found.where())
-    return report(args, r, found.source, out)
-
-
-def _write(args, out, obj, lines):
-    if args.json:
-        import json
-        out.write(json.dumps(obj, indent=1) + "\n")
-    else:
-        out.write("\n".join(printable(x) for x in lines) + "\n")
+        yield fetch(build_id, servers, tmp, limit)

@@ -5,7 +5,8 @@
     eval "$(kernel-repro env --srctree .)" && make        # shell exports
     make $(kernel-repro env --format make) bzImage         # make arguments
 
-Thin: the settings come from kernelrepro.reproenv, as for the bbclass.
+Thin: the settings come from kernelrepro.reproenv, as for the bbclass; the
+CLI (``cli.cmd_env``) prints what ``settings`` returns.
 """
 
 import os
@@ -39,35 +40,23 @@ def default_source_date_epoch(srctree, environ=None):
                            "pass --source-date-epoch or set SOURCE_DATE_EPOCH" % srctree)
 
 
-def add_parser(sub):
-    p = sub.add_parser("env", help="print reproducible-build settings for a plain kernel build",
-                       description=__doc__.split("\n\n")[0])
-    p.add_argument("--srctree", default=".", help="kernel source tree (default: .)")
-    p.add_argument("--objtree", help="separate build directory (make O=...), if any")
-    p.add_argument("--source-date-epoch", metavar="SECONDS",
-                   help="default: $SOURCE_DATE_EPOCH, else the last git commit, else Makefile mtime")
-    p.add_argument("--user", default=reproenv.DEFAULT_USER, help="KBUILD_BUILD_USER")
-    p.add_argument("--host", default=reproenv.DEFAULT_HOST, help="KBUILD_BUILD_HOST")
-    p.add_argument("--build-version", default="1", help="KBUILD_BUILD_VERSION (the #N in uname -v)")
-    p.add_argument("--prefix", default=reproenv.DEFAULT_PREFIX,
-                   help="what absolute build paths become in debug info")
-    p.add_argument("--pahole", help="the pahole the build uses (default: pahole on PATH)")
-    p.add_argument("--format", choices=("shell", "make", "json"), default="shell")
-    p.set_defaults(func=run)
-    return p
-
-
-def run(args, out):
-    srctree = os.path.abspath(args.srctree)
-    if not os.path.isdir(srctree):
-        raise KernelReproError("--srctree %s is not a directory" % args.srctree)
-    paths = [srctree] + ([os.path.abspath(args.objtree)] if args.objtree else [])
-    sde = args.source_date_epoch
+def settings(srctree=".", objtree=None, source_date_epoch=None, pahole=None,
+             user=reproenv.DEFAULT_USER, host=reproenv.DEFAULT_HOST, build_version="1",
+             prefix=reproenv.DEFAULT_PREFIX):
+    """The settings of a reproducible plain kernel build -> {"variables": {name: value},
+    "source_date_epoch", "pahole" (path or None), "pahole_version" (tuple or None),
+    "pahole_mode"}. ``source_date_epoch`` None: default_source_date_epoch; ``pahole``
+    None: pahole on PATH."""
+    srctree_abs = os.path.abspath(srctree)
+    if not os.path.isdir(srctree_abs):
+        raise KernelReproError("--srctree %s is not a directory" % srctree)
+    paths = [srctree_abs] + ([os.path.abspath(objtree)] if objtree else [])
+    sde = source_date_epoch
     if sde is None:
-        sde = default_source_date_epoch(srctree)
+        sde = default_source_date_epoch(srctree_abs)
     else:
         sde = _epoch(sde, "--source-date-epoch")
-    pahole = args.pahole or shutil.which("pahole")
+    pahole = pahole or shutil.which("pahole")
     if pahole and os.sep in pahole:
         pahole = os.path.abspath(pahole)
     elif pahole:
@@ -75,17 +64,10 @@ def run(args, out):
     version = reproenv.pahole_version_of(pahole) if pahole else None
     try:
         variables = reproenv.make_variables(
-            sde, paths=paths, user=args.user, host=args.host,
-            build_version=args.build_version, prefix=args.prefix,
+            sde, paths=paths, user=user, host=host,
+            build_version=build_version, prefix=prefix,
             pahole=pahole if version else None, pahole_version=version)
     except ValueError as e:
         raise KernelReproError(str(e))
-    if args.format == "json":
-        import json
-        out.write(json.dumps({
-            "variables": variables, "source_date_epoch": sde,
-            "pahole": pahole, "pahole_version": ".".join(map(str, version)) if version else None,
-            "pahole_mode": reproenv.pahole_mode(version)}, indent=1) + "\n")
-    else:
-        out.write(reproenv.format_variables(variables, args.format))
-    return 0
+    return {"variables": variables, "source_date_epoch": sde, "pahole": pahole,
+            "pahole_version": version, "pahole_mode": reproenv.pahole_mode(version)}

@@ -10,6 +10,7 @@ It is also the first module of the package any entry point runs, so the
 kernel-repro program's Ctrl-C handler is installed here (catch_interrupt).
 """
 
+import contextlib
 import os
 import sys
 
@@ -80,6 +81,18 @@ class LimitExceeded(KernelReproError):
 
 class NoBuildIdError(KernelReproError):
     """The kernel image carries no GNU build-id note."""
+
+
+@contextlib.contextmanager
+def naming(name):
+    """Prefix the input's name to a KernelReproError raised inside, if it lacks it."""
+    try:
+        yield
+    except KernelReproError as e:
+        msg = str(e)
+        if name and not msg.startswith(name + ": "):
+            raise type(e)("%s: %s" % (name, msg)) from None
+        raise
 
 
 class Terminated(BaseException):

@@ -11,8 +11,9 @@ kernel's GNU build-id (``/sys/kernel/notes``) with every record there.
 The case it catches: a kernel flashed to the boot partition from another
 build than the root filesystem (and its debug symbols) came from.
 
-Exit status of ``cmd_running``: 0 a record names the running kernel, 1 none
-does, 2 error (no records, unreadable notes, a corrupt record).
+``check_records`` returns the result; the CLI prints it (exit 0 when a
+record names the running kernel, 1 when none does, 2 on an error: no
+records, unreadable notes, a corrupt record).
 """
 
 import os
@@ -87,26 +88,3 @@ def check_records(notes=NOTES, directory=RECORDS_DIR):
     result["notes"] = notes
     result["records_dir"] = directory
     return result
-
-
-def cmd_running(args, out, limit):
-    """``kernel-repro running`` without a DEBUG_VMLINUX, or with --debuginfod / --records."""
-    notes = args.notes or NOTES
-    if args.debug_vmlinux is not None:
-        raise KernelReproError("give a DEBUG_VMLINUX or --debuginfod/--records, not both")
-    if args.debuginfod is not None:
-        if args.records:
-            raise KernelReproError("give --debuginfod or --records, not both")
-        from . import debuginfod
-        return debuginfod.cmd_running(args, out, limit, notes)
-    r = check_records(notes, args.records or RECORDS_DIR)
-    if args.json:
-        import json
-        out.write(json.dumps(r, indent=1) + "\n")
-    else:
-        out.write("running kernel: %s  %s\n" % (r["running"], notes))
-        for rec in r["records"]:
-            out.write("record:         %s  %s (%s)\n" % (rec["build_id"], rec["file"],
-                                                       rec.get("recipe") or "?"))
-        out.write(r["verdict"] + "\n")
-    return 0 if r["match"] else 1

@@ -43,15 +43,17 @@ class _Sink:
 
 def one_input(data, image, decompress, errors):
     """The property: only KernelReproError escapes, whatever ``data`` is."""
+    from kernelrepro.formats import resolve
+    from kernelrepro.stream import BytesBlob
     E = errors.KernelReproError
     try:
-        kind, blob, _layers = image.resolve(image._BytesBlob(data), LIMIT, name="fuzz")
+        kind, blob, _layers = resolve(BytesBlob(data), LIMIT, name="fuzz")
         try:
             image.build_id_of(kind, blob, "fuzz")
         except E:
             pass
         if kind != "notes":
-            _k, blob, _l = image.resolve(image._BytesBlob(data), LIMIT, name="fuzz")
+            _k, blob, _l = resolve(BytesBlob(data), LIMIT, name="fuzz")
             blob.copy_to(_Sink())
     except E:
         pass
