@@ -10,6 +10,7 @@ third-party decompressors, subprocess, json or hashlib.
 """
 
 import ast
+import os
 import json
 import subprocess
 import sys
@@ -50,3 +51,27 @@ def test_json_output_loads_json_only_then(plain_a):
     assert rc == 0 and json.loads(out)[0]["build_id"]
     assert "json" in new
     assert "elftools" not in new and "subprocess" not in new
+
+
+def test_commands_of_the_build_host_say_so_on_a_device(tmp_path):
+    """The OE recipe leaves build-only modules out on the target
+    (KERNEL_REPRO_BUILD_ONLY): their commands say where they run, in one
+    line, exit 2. The package copied without them stands for the device's."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    recipe = open(os.path.join(root, "recipes-kernel", "kernel-repro", "kernel-repro_0.1.0.bb")).read()
+    build_only = re.search(r'^KERNEL_REPRO_BUILD_ONLY = "([^"]*)"', recipe, re.M).group(1).split()
+    pkg = tmp_path / "kernelrepro"
+    shutil.copytree(os.path.join(root, "lib", "kernelrepro"), pkg,
+                    ignore=shutil.ignore_patterns("__pycache__", *[m + ".py" for m in build_only]))
+    for args in (["demo"], ["sstate-audit", str(tmp_path)]):
+        r = subprocess.run([sys.executable, "-m", "kernelrepro"] + args, cwd=str(tmp_path),
+                           env=dict(os.environ, PYTHONPATH=str(tmp_path)), capture_output=True, text=True)
+        assert r.returncode == 2, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and "runs on a build host" in r.stderr, r.stderr
+    r = subprocess.run([sys.executable, "-m", "kernelrepro", "--version"], cwd=str(tmp_path),
+                       env=dict(os.environ, PYTHONPATH=str(tmp_path)), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

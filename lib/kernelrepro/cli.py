@@ -276,8 +276,23 @@ def cmd_env(args, out):
     return 0
 
 
+def _build_host_module(name, command):
+    """A module the OE recipe leaves out on the target (KERNEL_REPRO_BUILD_ONLY):
+    one line naming where the command runs, not a traceback."""
+    import importlib
+    try:
+        return importlib.import_module("." + name, __package__)
+    except ModuleNotFoundError as e:
+        if e.name != "%s.%s" % (__package__, name):
+            raise
+        raise KernelReproError("%s is not installed here: it runs on a build host (this is the "
+                               "device's kernel-repro, which has only the commands a device "
+                               "needs); use the layer's scripts/kernel-repro or pip install "
+                               "kernelrepro there" % command) from None
+
+
 def cmd_demo(args, out):
-    from . import demo  # imports pyelftools and the fixture builder
+    demo = _build_host_module("demo", "kernel-repro demo")  # pyelftools and the fixture builder
     return demo.run(out, args.report, args.jobs)
 
 
@@ -321,7 +336,7 @@ def format_diff(r):
 
 
 def cmd_sstate_audit(args, out):
-    from . import sstateaudit
+    sstateaudit = _build_host_module("sstateaudit", "kernel-repro sstate-audit")
     if args.delete and any(sstateaudit.is_url(p) for p in args.caches):
         raise KernelReproError("--delete removes objects from local SSTATE_DIRs only; "
                                "a mirror URL is never modified (delete there by hand)")
