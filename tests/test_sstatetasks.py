@@ -189,3 +189,22 @@ def test_fetch_failure_is_not_called_a_mixed_cache(tmp_path, qa, logged):
     with pytest.raises(QAFailed):
         sstatetasks.check_deploy(datastore(tmp_path, BUILDNAME=d.getVar("BUILDNAME")))
     assert "The sstate cache holds a mixed kernel group" in qa[-1][2], qa[-1]
+
+
+def test_bundle_hook_is_wired_before_kernel_bbclass_adds_the_task(tmp_path):
+    """kernel.bbclass adds do_bundle_initramfs in its anonymous python, which
+    may run after the layer's: the hook must not depend on the task being
+    there yet (the first tier-3 bundle build deployed no record: verify
+    stopped with "the bundled kernel has no build-id fingerprint")."""
+    import bb.build
+    d = datastore(tmp_path, **{"__BBTASKS": ["do_compile", "do_install", "do_deploy", "do_packagedata"],
+                               "KERNEL_PACKAGE_NAME": "kernel", "datadir": "/usr/share"})
+    for task in ("do_compile", "do_install", "do_deploy", "do_clean"):
+        d.setVar(task, "")
+    orig = bb.build.addtask
+    try:
+        bb.build.addtask = lambda *a, **k: None
+        sstatetasks.setup_kernel_recipe(d)
+    finally:
+        bb.build.addtask = orig
+    assert "kernel_repro_record_bundle" in (d.getVarFlag("do_bundle_initramfs", "postfuncs") or "").split()

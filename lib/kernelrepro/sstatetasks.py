@@ -225,9 +225,11 @@ def setup_kernel_recipe(d):
     bb.build.addtask("do_kernel_repro_verify", "do_build", " ".join(["do_deploy", "do_packagedata"] + feeds), d)
     # cleaning the kernel invalidates the images that hold it (imageguard)
     d.appendVarFlag("do_clean", "postfuncs", " kernel_repro_clean_consumers")
-    # a bundled initramfs: the relinked kernel's own record
-    if "do_bundle_initramfs" in tasks:
-        d.appendVarFlag("do_bundle_initramfs", "postfuncs", " kernel_repro_record_bundle")
+    # a bundled initramfs: the relinked kernel's own record. Unconditional:
+    # kernel.bbclass adds do_bundle_initramfs from its own anonymous python,
+    # which may run after this one (a flag on a function that is no task
+    # does nothing); a first tier-3 bundle build deployed no record.
+    d.appendVarFlag("do_bundle_initramfs", "postfuncs", " kernel_repro_record_bundle")
 
 
 def setup_other_recipe(d):
