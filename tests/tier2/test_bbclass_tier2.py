@@ -339,12 +339,13 @@ def test_library_changes_reach_the_kernel_signatures_only(tmp_path):
         shutil.rmtree(copy, ignore_errors=True)
 
 
-def test_toolkit_recipe_fetches_the_project_as_sources(sigs):
+def test_toolkit_recipe_fetches_the_project_as_sources():
     """recipes-kernel/kernel-repro: the layer's Python project is the
     recipe's SRC_URI (file://, found through FILESEXTRAPATHS), built with
     OE-Core's PEP 517 classes. do_unpack for real: every module of
     lib/kernelrepro and pyproject.toml land in S, no __pycache__; the
     target drops the build-only modules at install time."""
+    configure("added")
     out = _env("kernel-repro")
     m = re.search(r'^SRC_URI="([^"]*)"', out, re.M)
     uris = m.group(1).split()
