@@ -131,6 +131,29 @@ def decide(claim, ours, held):
     return "keep"
 
 
+def replace_object(obj, create):
+    """Write a fresh sstate object beside ``obj`` (``create(path)``, OE-Core's
+    own creation) and rename it into place, its .sig too: a build reading
+    the cache sees the old object or the new one, never none (OE-Core itself
+    never overwrites). False when ``create`` made nothing."""
+    tmp = os.path.join(os.path.dirname(obj), ".kernel-repro-%d-%s" % (os.getpid(), os.path.basename(obj)))
+    try:
+        create(tmp)
+        if not os.path.exists(tmp):
+            return False
+        os.replace(tmp, obj)
+        if os.path.exists(tmp + ".sig"):
+            os.replace(tmp + ".sig", obj + ".sig")
+        return True
+    finally:
+        for p in (tmp, tmp + ".sig"):
+            if os.path.lexists(p):
+                try:
+                    os.unlink(p)
+                except OSError:
+                    pass
+
+
 def settle(obj, ours, compile_hash, sstate_dir, pn, create, held_of=object_compiles, log=None):
     """Settle group member object ``obj`` after this build created it (or
     OE-Core kept another builder's): see the module docstring.
@@ -148,19 +171,9 @@ def settle(obj, ours, compile_hash, sstate_dir, pn, create, held_of=object_compi
             return "skip"           # no record inside: nothing to tell compiles apart by
         action = decide(claim, ours, held)
         if action == "replace":
-            tmp = os.path.join(os.path.dirname(obj), ".kernel-repro-%d-%s" % (os.getpid(), os.path.basename(obj)))
-            try:
-                create(tmp)
-                if not os.path.exists(tmp):
-                    log("kernel-repro: could not create a fresh %s" % obj)
-                    return "skip"
-                os.replace(tmp, obj)
-                if os.path.exists(tmp + ".sig"):
-                    os.replace(tmp + ".sig", obj + ".sig")
-            finally:
-                for p in (tmp, tmp + ".sig"):
-                    if os.path.lexists(p):
-                        os.unlink(p)
+            if not replace_object(obj, create):
+                log("kernel-repro: could not create a fresh %s" % obj)
+                return "skip"
             log("kernel-repro: sstate object %s now holds this build's compile %s (it held %s)"
                 % (obj, ours, " ".join(sorted(held)) or "nothing"))
         elif action == "remove":

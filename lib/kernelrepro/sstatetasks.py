@@ -572,29 +572,18 @@ def replace_stale(d):
     pkg = d.getVar("SSTATE_PKG")
     if not sg.is_marked_stale(pkg):
         return
-    tmp = os.path.join(os.path.dirname(pkg), ".kernel-repro-%d-%s" % (os.getpid(), os.path.basename(pkg)))
+    from . import sstateshare
     try:
         if os.path.exists(pkg):
-            _create_at(d, tmp)
-            if not os.path.exists(tmp):
+            if not sstateshare.replace_object(pkg, lambda path: _create_at(d, path)):
                 bb.warn("kernel-repro: could not create a fresh %s; the stale one stays marked" % pkg)
                 return
-            os.replace(tmp, pkg)
-            if os.path.exists(tmp + ".sig"):
-                os.replace(tmp + ".sig", pkg + ".sig")
             bb.note("kernel-repro: replaced sstate object %s (it came from another compile)" % pkg)
         err = sg.clear_stale(pkg, sg.stale_index(d.getVar("SSTATE_DIR")))
         if err:
             bb.warn("kernel-repro: cannot remove the stale mark %s" % err)
     except OSError as e:
         bb.warn("kernel-repro: cannot replace the stale sstate object %s: %s" % (pkg, e))
-    finally:
-        for p in (tmp, tmp + ".sig"):
-            if os.path.lexists(p):
-                try:
-                    os.unlink(p)
-                except OSError:
-                    pass
 
 
 def clean_consumers(d):
