@@ -33,6 +33,9 @@ KERNEL_REPRO_SSTATE_REPLACE_STALE[doc] = "1: mark refused local sstate objects o
 KERNEL_REPRO_SSTATE_SETTLE ??= "1"
 KERNEL_REPRO_SSTATE_SETTLE[doc] = "1: builders sharing SSTATE_DIR publish one compile per kernel group (sstateshare.py); 0: the first object written under each name stays, as in OE-Core."
 
+KERNEL_REPRO_SSTATE_PREFETCH ??= "1"
+KERNEL_REPRO_SSTATE_PREFETCH[doc] = "1: fetch a kernel group's objects from SSTATE_MIRRORS at the hash check, and build the group here if one cannot be fetched; 0: OE-Core's behaviour (a member that fails to download in its setscene task is rebuilt alone, and the fingerprint check stops the build)."
+
 KERNEL_REPRO_IMAGE_VERIFY ??= "1"
 KERNEL_REPRO_IMAGE_VERIFY[doc] = "1: image builds run the kernel's do_kernel_repro_verify and their own do_kernel_repro_image_verify."
 

@@ -545,3 +545,81 @@ def test_enforced_dropped_group_says_why_bitbake_will_stop(tmp_path):
                                sq(known), FakeD(), make_siggen(known, KERNELS), local_path=local,
                                log=lines.append)
     assert lines and not any("BB_SETSCENE_ENFORCE" in l for l in lines), lines
+
+
+def _empty_cache(tmp_path):
+    """An empty local cache: tid -> where its object would be."""
+    names = {}
+    return lambda tid, data: str(tmp_path / names.setdefault(tid, "obj-%d.tar.zst" % len(names)))
+
+
+def _mirror_fetch(tmp_path, served, local_of, calls):
+    """A fetch callable as sstatetasks.mirror_fetch_function makes: copies a
+    "mirror" object into the local cache, or fails for tids not ``served``."""
+    def fetch(tid, data):
+        calls.append(tid)
+        path = local_of(tid, data)
+        if os.path.exists(path):
+            return None
+        if tid not in served:
+            return "%s: 503 Service Unavailable" % os.path.basename(path)
+        with open(path, "w") as f:
+            f.write("fetched " + tid)
+        return None
+    return fetch
+
+
+def test_a_member_the_mirror_does_not_serve_drops_its_group(tmp_path):
+    """The mirror lists the whole group (OE-Core's check asks only that), but
+    one download fails: the group is built here from one compile, and the
+    line names the mirror, not cleansstate. Control: without ``fetch`` the
+    group is reported found, and the member would fail later, in its
+    setscene task, beside restored siblings."""
+    known = all_tids()
+    local = _empty_cache(tmp_path)
+    rpm = LY + ":do_package_write_rpm"
+    served = known - {rpm}
+    calls, lines = [], []
+
+    def orig(sq_data, d, **kw):                      # a mirror's checkstatus: all there
+        return set(sq_data["hash"])
+
+    got = sg.checkhashes_with_groups(orig, sq(known), FakeD(), make_siggen(known, KERNELS),
+                                     local_path=local, log=lines.append,
+                                     fetch=_mirror_fetch(tmp_path, served, local, calls))
+    assert not (got & group_of(LY)), "a group with an unfetchable member was restored"
+    assert group_of(RT) <= got and group_of(MC_LY) <= got   # other kernels: fetched, kept
+    assert {t for t in known if t.startswith(BUSY)} <= got  # non-group tasks: untouched
+    assert not any(t.startswith(BUSY) for t in calls)       # only group members are fetched
+    failed = [l for l in lines if "did not serve it" in l]
+    assert len(failed) == 1 and "do_package_write_rpm" in failed[0] and "503" in failed[0]
+    assert "SSTATE_MIRRORS" in failed[0] and "cleansstate" not in failed[0]
+    # the members fetched before the failure are marked stale: the group's
+    # rebuilt objects replace them (OE-Core never overwrites an object)
+    fetched_ly = [t for t in calls if t.startswith(LY + ":") and t != rpm and t in served]
+    assert all(sg.is_marked_stale(local(t, None)) for t in fetched_ly)
+    # control: no fetch, the partial download is not seen at all
+    got = sg.checkhashes_with_groups(orig, sq(known), FakeD(), make_siggen(known, KERNELS))
+    assert group_of(LY) <= got
+
+
+def test_prefetch_fetches_siblings_and_skips_partial_groups(tmp_path):
+    """A subset query: the siblings outside it are fetched too (a later
+    query would otherwise restore them from a mirror that may fail then).
+    A group already partial is not fetched at all (cost: no download for
+    a group that is built anyway)."""
+    known = all_tids()
+    local = _empty_cache(tmp_path)
+    calls = []
+    query = {t for t in known if t.endswith(":do_deploy")}
+    missing_rt = RT + ":do_packagedata"
+
+    def orig(sq_data, d, **kw):
+        return {t for t in sq_data["hash"] if t != missing_rt}
+
+    got = sg.checkhashes_with_groups(orig, sq(query), FakeD(), make_siggen(known, KERNELS),
+                                     local_path=local,
+                                     fetch=_mirror_fetch(tmp_path, known, local, calls))
+    assert LY + ":do_deploy" in got and RT + ":do_deploy" not in got
+    assert group_of(LY) <= set(calls), "siblings outside the query were not fetched"
+    assert not any(t.startswith(RT + ":") for t in calls)

@@ -353,7 +353,8 @@ def summary_correction(queried, found, kept):
 
 def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcount=0,
                             summary=True, log=None, local_path=None, plain=None,
-                            index_dir=None, read_only=False, enforced=False, **kwargs):
+                            index_dir=None, read_only=False, enforced=False, fetch=None,
+                            **kwargs):
     """Call ``orig`` (OE-Core's sstate_checkhashes), then drop partial groups.
 
     orig       -- the wrapped hash check function, same signature
@@ -381,6 +382,13 @@ def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcoun
     enforced   -- BB_SETSCENE_ENFORCE: a dropped group makes BitBake stop with
                   its generic "attempted to execute unexpectedly"; each
                   dropped-group line says so (``log`` should then be an error)
+    fetch      -- callable(tid, sq_data) -> None when tid's object is in the
+                  local SSTATE_DIR (already, or fetched now from a mirror),
+                  else a one-line reason. Called for every member of every
+                  group about to be restored (``prefetch_group``): OE-Core's
+                  check only asks a mirror whether an object exists, and a
+                  member whose download fails later, in its setscene task,
+                  runs for real beside restored siblings -- two compiles
     """
     found = orig(sq_data, d, siginfo=siginfo, currentcount=currentcount,
                  summary=summary, **kwargs)
@@ -452,6 +460,13 @@ def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcoun
             sibling_found = without_stale(_lookup_siblings(orig, sub, d, siggen, **kwargs), sub)
 
     decision = decide(queried, found, group, is_kernel, known, sibling_found, index)
+    failed = {}
+    if fetch is not None:
+        failed = prefetch_group(decision.found | sibling_found, index, group, known,
+                                {k: dict(sq_data[k], **sub[k]) for k in sub}, fetch)
+        if failed:
+            found, sibling_found = found - set(failed), sibling_found - set(failed)
+            decision = decide(queried, found, group, is_kernel, known, sibling_found, index)
     # A kernel whose group is (partly) rebuilt here compiles again: objects
     # of tasks that depend on its group (an image's rootfs, a FIT image, a
     # module's packages) hold the old compile and are not restored either.
@@ -484,6 +499,8 @@ def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcoun
                 else:
                     marked.append(path)
     if log is not None:
+        for tid, reason in sorted(failed.items()):
+            log(format_fetch_failed(tid, reason))
         for mcfn, (missing, dropped) in sorted(decision.dropped.items()):
             log(format_dropped(mcfn, missing, dropped, enforced))
         if read_only and local_path is not None and decision.dropped:
@@ -504,6 +521,38 @@ def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcoun
         if line:
             plain(line)
     return kept
+
+
+def prefetch_group(candidates, index, group, known, sq_data, fetch):
+    """Bring every member of the groups about to be restored into the local
+    SSTATE_DIR now, at the hash check -> {tid: reason} of those that could
+    not be fetched (their groups are then dropped: built here together).
+
+    candidates -- tids reported found (the query's and the siblings')
+    index      -- {mcfn: group tids in the query} (``group_index``)
+    A recipe is fetched only when all its group members in ``known`` are
+    candidates (a partial group is dropped anyway); after the first failure
+    of a recipe its other members are not fetched."""
+    failed = {}
+    for mcfn in sorted(index):
+        members = _members_of(mcfn, group, known) | index[mcfn]
+        if not members or not members <= candidates:
+            continue
+        for tid in sorted(members):
+            reason = fetch(tid, sq_data) if tid in sq_data["unihash"] else None
+            if reason:
+                failed[tid] = reason
+                break
+    return failed
+
+
+def format_fetch_failed(tid, reason):
+    """One line naming the object a mirror listed but did not serve."""
+    mcfn, task = split_tid(tid)
+    return ("kernel-repro: %s: the sstate mirror listed the %s object at the hash check but "
+            "did not serve it (%s): the whole group is built here, from one compile, instead "
+            "of restoring the rest beside a rebuilt %s. Nothing needs cleaning; if this "
+            "repeats, check the mirror (SSTATE_MIRRORS)" % (mcfn, task, reason, task))
 
 
 def format_dropped(mcfn, missing, dropped, enforced=False):

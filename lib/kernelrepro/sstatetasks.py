@@ -175,6 +175,35 @@ def local_path_function(d):
     return local_path
 
 
+def mirror_fetch_function(d, local_path):
+    """tid -> None once its object is in the local SSTATE_DIR (fetched now
+    from SSTATE_MIRRORS by OE-Core's own pstaging_fetch, as its setscene task
+    would), else the reason it is not. None when there is no mirror."""
+    bb = _bb()
+    mirrors = d.getVar("SSTATE_MIRRORS")
+    if not mirrors:
+        return None
+    try:
+        pstaging_fetch = bb.utils.better_eval("pstaging_fetch", {})
+    except NameError:
+        return None
+    sstate_dir = d.getVar("SSTATE_DIR")
+    where = " ".join(mirrors.split()[1::2])
+
+    def fetch(tid, sq_data):
+        path = local_path(tid, sq_data)
+        if not path or os.path.exists(path):
+            return None
+        try:
+            pstaging_fetch(os.path.relpath(path, sstate_dir), d)
+        except Exception as e:  # noqa: BLE001 -- any failure means "not fetched"
+            return "%s: %s" % (os.path.basename(path), e)
+        if not os.path.exists(path):
+            return "%s was not downloaded from %s" % (os.path.basename(path), where)
+        return None
+    return fetch
+
+
 def checkhashes(sq_data, d, siginfo=False, currentcount=0, summary=True, **kwargs):
     """BB_HASHCHECK_FUNCTION: OE-Core's check, with the kernel groups restored
     all together or not at all (sstategroup.checkhashes_with_groups)."""
@@ -187,13 +216,17 @@ def checkhashes(sq_data, d, siginfo=False, currentcount=0, summary=True, **kwarg
     local_path = None
     if bb.utils.to_boolean(d.getVar("KERNEL_REPRO_SSTATE_REPLACE_STALE")):
         local_path = local_path_function(d)
+    fetch = None
+    if not siginfo and bb.utils.to_boolean(d.getVar("KERNEL_REPRO_SSTATE_PREFETCH")):
+        fetch = mirror_fetch_function(d, local_path or local_path_function(d))
     enforce = bb.utils.to_boolean(d.getVar("BB_SETSCENE_ENFORCE"))
     return sg.checkhashes_with_groups(
         orig, sq_data, d, bb.parse.siggen, siginfo=siginfo,
         currentcount=currentcount, summary=summary,
         log=bb.error if enforce else bb.note, local_path=local_path, plain=bb.plain,
         index_dir=local_path and sg.stale_index(d.getVar("SSTATE_DIR")),
-        read_only=bb.utils.to_boolean(d.getVar("SSTATE_SKIP_CREATION")), enforced=enforce, **kwargs)
+        read_only=bb.utils.to_boolean(d.getVar("SSTATE_SKIP_CREATION")), enforced=enforce,
+        fetch=fetch, **kwargs)
 
 
 # --- parse time --------------------------------------------------------------
