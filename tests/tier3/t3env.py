@@ -114,8 +114,10 @@ def write_conf(name, builddir=None):
     if "BBMULTICONFIG" in CONFIGS[name]:
         write_multiconfigs()
     path = os.path.join(builddir, "conf", "kr-t3-%s.conf" % name)
+    # a scenario with a mirror of its own (an http test server) keeps it
+    mirror = "" if "SSTATE_MIRRORS" in CONFIGS[name] else MIRROR_CONF
     text = "# written by tests/tier3 (scenario configuration %s)\n%s%s" % (
-        name, CONFIGS[name], MIRROR_CONF)
+        name, CONFIGS[name], mirror)
     if not os.path.exists(path) or open(path).read() != text:
         with open(path, "w") as f:
             f.write(text)
