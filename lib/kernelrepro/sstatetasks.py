@@ -194,14 +194,35 @@ def mirror_fetch_function(d, local_path):
         path = local_path(tid, sq_data)
         if not path or os.path.exists(path):
             return None
-        try:
-            pstaging_fetch(os.path.relpath(path, sstate_dir), d)
-        except Exception as e:  # noqa: BLE001 -- any failure means "not fetched"
-            return "%s: %s" % (os.path.basename(path), e)
+        # The fetcher logs a failed download as an ERROR, which would fail
+        # the whole build (BitBake's exit status counts them) although the
+        # group is simply built here: our own line says what happened.
+        with _quiet_logger("BitBake.Fetcher"):
+            try:
+                pstaging_fetch(os.path.relpath(path, sstate_dir), d)
+            except Exception as e:  # noqa: BLE001 -- any failure means "not fetched"
+                return "%s: %s" % (os.path.basename(path), e)
         if not os.path.exists(path):
             return "%s was not downloaded from %s" % (os.path.basename(path), where)
         return None
     return fetch
+
+
+class _quiet_logger:
+    """Within the block, records of ``name`` at WARNING and above are dropped."""
+
+    def __init__(self, name):
+        import logging
+        self.logger, self.level = logging.getLogger(name), logging.WARNING
+
+    def filter(self, record):
+        return record.levelno < self.level
+
+    def __enter__(self):
+        self.logger.addFilter(self)
+
+    def __exit__(self, *exc):
+        self.logger.removeFilter(self)
 
 
 def checkhashes(sq_data, d, siginfo=False, currentcount=0, summary=True, **kwargs):
