@@ -12,14 +12,13 @@ BTF and kallsyms.
 import collections
 import heapq
 import importlib.util
-import os
 import re
 import struct
-import zlib
 
 from . import decompress, elfread, image
-from .errors import FormatError, naming
-from .stream import StreamBlob
+from .errors import FormatError
+from .sections import (CHUNK, SHF_ALLOC, SHF_COMPRESSED, PayloadFile, ReadBudget, Skip,
+                       file_size, iter_range, iter_section, section_size)
 
 # check and diff need pyelftools: say so at once when it is missing. It is
 # imported only where it is used (diff): its import alone costs check
@@ -28,9 +27,6 @@ if importlib.util.find_spec("elftools") is None:
     raise ImportError("No module named 'elftools'", name="elftools")
 
 MAX_LIST = 20
-
-#: Files are read, compared, hashed and scanned this much at a time.
-CHUNK = 1 << 20
 #: A string match (banner, date, path) longer than this may be cut at a chunk edge.
 SCAN_OVERLAP = 4096
 #: Distinct strings of one kind kept per side; more are counted as truncated.
@@ -39,10 +35,6 @@ MAX_STRINGS = 100000
 MAX_SYMBOLS = 2000000
 #: A symbol name longer than this is cut (the kernel's own limit is 512).
 MAX_SYMBOL_NAME = 4096
-#: deflate expands at most ~1032:1; a compression header claiming more is a lie.
-DEFLATE_MAX_RATIO = 1032
-ELFCOMPRESS_ZLIB = 1
-SHF_ALLOC, SHF_COMPRESSED = 0x2, 0x800
 SHT_SYMTAB = 2
 PT_LOAD = 1
 #: What check needs of the debug file, the least a kernel-dbg vmlinux
@@ -91,12 +83,12 @@ def check(image_path, debug_path, limit=decompress.DEFAULT_LIMIT):
                                                        else dk))
             sections = None
             if ik == "elf":
-                sections = _compare_alloc_sections(_Source(iblob, image_path),
-                                                   _Source(dblob, debug_path), limit,
+                sections = _compare_alloc_sections(PayloadFile(iblob, image_path),
+                                                   PayloadFile(dblob, debug_path), limit,
                                                    image_path, debug_path)
             else:
-                sections = _compare_raw_image(_Source(iblob, image_path),
-                                              _Source(dblob, debug_path), limit, debug_path)
+                sections = _compare_raw_image(PayloadFile(iblob, image_path),
+                                              PayloadFile(dblob, debug_path), limit, debug_path)
     result = {"image": img, "debug": dbg, "build_id_match": img["build_id"] == dbg["build_id"]}
     result["sections"] = sections
     result["match"] = result["build_id_match"] and not (sections and _differs(sections))
@@ -145,47 +137,8 @@ def _described(path, kind, blob, layers):
             "build_id": image.build_id_of(kind, blob, path)}
 
 
-class _Source:
-    """A resolved payload (image.open_payload) as a file for the section readers:
-    seek/read, its size, and ``iter_range`` that hands over the decoded chunks
-    as they are. The payload is decoded to its end (bounded, verified) first."""
-
-    def __init__(self, blob, name):
-        self.blob, self.pos = blob, 0
-        with naming(name):
-            self.size = blob.size()
-
-    def seek(self, off, whence=0):
-        self.pos = off if whence == 0 else (self.pos + off if whence == 1 else self.size + off)
-        return self.pos
-
-    def tell(self):
-        return self.pos
-
-    def read(self, n=-1):
-        if n is None or n < 0:
-            n = max(0, self.size - self.pos)
-        b = self.blob.read_at(self.pos, n)
-        self.pos += len(b)
-        return b
-
-    def iter_range(self, off, size):
-        if isinstance(self.blob, StreamBlob):
-            return self.blob.iter_range(off, size)
-        return self._read_range(off, size)
-
-    def _read_range(self, off, size):
-        while size > 0:
-            b = self.blob.read_at(off, min(CHUNK, size))
-            if not b:
-                return
-            yield b
-            off += len(b)
-            size -= len(b)
-
-
 class _Elf(elfread.SectionTable):
-    """An ELF payload (_Source) as check reads it: its section table
+    """An ELF payload (PayloadFile) as check reads it: its section table
     (elfread.SectionTable) and check's rules of what can be compared."""
 
     def __init__(self, src):
@@ -205,7 +158,7 @@ class _Elf(elfread.SectionTable):
         """
         what = "debug file" if debug else "image"
         try:
-            size = _file_size(self.src)
+            size = file_size(self.src)
             secs = self.checked_sections(size)
             if debug:
                 self._require_minimum(secs)
@@ -330,121 +283,20 @@ def _open_elf(path):
         f.close()
         raise FormatError("%s: corrupt ELF: %s" % (path, e))
 
-class _Skip(Exception):
-    """A section whose bytes cannot be read here (compressed other than zlib)."""
-
-
-def _file_size(f):
-    if isinstance(f, _Source):
-        return f.size
-    return os.fstat(f.fileno()).st_size
-
-
-def _iter_range(f, off, size):
-    if isinstance(f, _Source):
-        left = size
-        for b in f.iter_range(off, size):
-            left -= len(b)
-            yield b
-        if left:
-            raise FormatError("file truncated while reading 0x%x bytes at 0x%x" % (size, off))
-        return
-    f.seek(off)
-    left = size
-    while left:
-        b = f.read(min(CHUNK, left))
-        if not b:
-            raise FormatError("file truncated while reading 0x%x bytes at 0x%x" % (size, off))
-        left -= len(b)
-        yield b
-
-
-def _chdr(elf, f, s, off, size):
-    """(ch_type, ch_size, header size) of an SHF_COMPRESSED section."""
-    # Elf64_Chdr: ch_type, ch_reserved, ch_size, ch_addralign (24 bytes);
-    # Elf32_Chdr: ch_type, ch_size, ch_addralign (12 bytes)
-    fmt = ("IIQQ" if elf.elfclass == 64 else "III")
-    hs = struct.calcsize("<" + fmt)
-    if size < hs:
-        raise FormatError("compressed section %s is shorter than its compression header" % s.name)
-    f.seek(off)
-    fields = struct.unpack(("<" if elf.little_endian else ">") + fmt, f.read(hs))
-    return fields[0], fields[2] if elf.elfclass == 64 else fields[1], hs
-
-
-def _section_size(elf, f, s, fsize):
-    """The logical size: the compression header's claim for a compressed section."""
-    if s["sh_type"] == "SHT_NOBITS" or not s["sh_flags"] & SHF_COMPRESSED:
-        return s["sh_size"]
-    off, size = elfread.section_range(s, fsize)
-    return _chdr(elf, f, s, off, size)[1]
-
-
-def _iter_section(elf, f, s, fsize, limit):
-    """The bytes of a section, CHUNK at a time, decompressed where SHF_COMPRESSED.
-
-    A compressed section whose header claims more than --max-size, or more
-    than its compressed bytes can hold, is refused (FormatError); zlib data
-    is inflated CHUNK at a time and must give exactly the claimed size.
-    Other compression types raise _Skip.
-    """
-    off, size = elfread.section_range(s, fsize)
-    if not s["sh_flags"] & SHF_COMPRESSED:
-        yield from _iter_range(f, off, size)
-        return
-    ch_type, ch_size, hs = _chdr(elf, f, s, off, size)
-    stored = size - hs
-    if ch_size > limit:
-        raise FormatError("compressed section %s claims %d bytes, more than --max-size (%d)"
-                          % (s.name, ch_size, limit))
-    if ch_size > DEFLATE_MAX_RATIO * stored + 1024:
-        raise FormatError("compressed section %s claims %d bytes from %d compressed bytes: "
-                          "impossible, corrupt compression header" % (s.name, ch_size, stored))
-    if ch_type != ELFCOMPRESS_ZLIB:
-        raise _Skip(s.name)
-    d, out = zlib.decompressobj(), 0
-    try:
-        for chunk in _iter_range(f, off + hs, stored):
-            while chunk and not d.eof:
-                o = d.decompress(chunk, CHUNK)
-                out += len(o)
-                if out > ch_size:
-                    break
-                if o:
-                    yield o
-                chunk = d.unconsumed_tail
-            if d.eof or out > ch_size:
-                break
-        while not d.eof and out <= ch_size:     # output zlib still holds
-            o = d.decompress(b"", CHUNK)
-            if not o:
-                break
-            out += len(o)
-            if out <= ch_size:
-                yield o
-    except zlib.error as e:
-        raise FormatError("compressed section %s: %s" % (s.name, e))
-    if out > ch_size:
-        raise FormatError("compressed section %s: the data gives more than its header claims "
-                          "(%d bytes)" % (s.name, ch_size))
-    if not d.eof or out != ch_size:
-        raise FormatError("compressed section %s: the data %s, its header claims %d bytes" % (
-            s.name, "ends early" if not d.eof else "gives %d bytes" % out, ch_size))
-
 
 def _digest(elf, f, s, fsize, limit):
     if s["sh_type"] == "SHT_NOBITS":
         return "nobits"
     h = _sha256()
-    for b in _iter_section(elf, f, s, fsize, limit):
+    for b in iter_section(elf, f, s, fsize, limit):
         h.update(b)
     return h.hexdigest()
 
 
 def _section_digests(elf, f, limit):
     """{name: (logical size, digest)} of every named section, read CHUNK at a time."""
-    fsize = _file_size(f)
-    budget = _ReadBudget(fsize, limit)
+    fsize = file_size(f)
+    budget = ReadBudget(fsize, limit)
     out = collections.OrderedDict()
     if not isinstance(elf, _Elf) and elf.num_sections() > elfread.MAX_SECTIONS:
         raise FormatError("the ELF claims %d sections, more than a kernel has (at most %d read)"
@@ -455,37 +307,15 @@ def _section_digests(elf, f, limit):
         budget.take(elf, f, s, fsize)
         try:
             digest = _digest(elf, f, s, fsize, limit)
-        except _Skip:
+        except Skip:
             digest = "compressed:" + _digest_stored(f, s, fsize)
-        out[s.name] = (_section_size(elf, f, s, fsize), digest)
+        out[s.name] = (section_size(elf, f, s, fsize), digest)
     return out
-
-
-class _ReadBudget:
-    """Sections of a sane ELF file do not overlap: all of them together hold at most
-    the file's bytes (plus what compressed ones inflate to, itself within --max-size).
-    A table of sections that each claim the whole file would have us read it
-    again and again: refused past twice the file's size (inflated: past --max-size)."""
-
-    def __init__(self, fsize, limit):
-        self.stored, self.inflated, self.limit = 2 * fsize + CHUNK, limit, limit
-
-    def take(self, elf, f, s, fsize):
-        if s["sh_type"] == "SHT_NOBITS":
-            return
-        self.stored -= s["sh_size"]
-        if s["sh_flags"] & SHF_COMPRESSED:
-            claim = _section_size(elf, f, s, fsize)
-            if claim <= self.limit:     # a claim past it is refused by its own name
-                self.inflated -= claim
-        if self.stored < 0 or self.inflated < 0:
-            raise FormatError("the section table claims far more bytes than the file holds "
-                              "(sections overlapping again and again, at %s)" % s.name)
 
 
 def _digest_stored(f, s, fsize):
     h = _sha256()
-    for b in _iter_range(f, *elfread.section_range(s, fsize)):
+    for b in iter_range(f, *elfread.section_range(s, fsize)):
         h.update(b)
     return h.hexdigest()
 
@@ -500,7 +330,7 @@ def _alloc_sections(secs):
 
 def _compare_alloc_sections(image_src, debug_src, limit=decompress.DEFAULT_LIMIT,
                             image_name="image", debug_name="debug file"):
-    """Compare the allocated sections of two ELF payloads (_Source).
+    """Compare the allocated sections of two ELF payloads (PayloadFile).
 
     Both section tables are checked first (_Elf.sections: an image or debug
     file whose table cannot be read or does not fit its payload is an error,
@@ -522,8 +352,8 @@ def _compare_alloc_sections(image_src, debug_src, limit=decompress.DEFAULT_LIMIT
         ea, eb = _Elf(fa), _Elf(fb)
         sa = _alloc_sections(ea.sections(image_name))
         sb = _alloc_sections(eb.sections(debug_name, debug=True))
-        za, zb = _file_size(fa), _file_size(fb)
-        ba, bb = _ReadBudget(za, limit), _ReadBudget(zb, limit)
+        za, zb = file_size(fa), file_size(fb)
+        ba, bb = ReadBudget(za, limit), ReadBudget(zb, limit)
         layout, compared, differ, skipped, skipped_image, skipped_comp = 0, 0, [], [], [], []
         for name, a in sa.items():
             b = sb.get(name)
@@ -544,11 +374,11 @@ def _compare_alloc_sections(image_src, debug_src, limit=decompress.DEFAULT_LIMIT
                 continue
             ba.take(ea, fa, a, za)
             bb.take(eb, fb, b, zb)
-            size_a, size_b = _section_size(ea, fa, a, za), _section_size(eb, fb, b, zb)
+            size_a, size_b = section_size(ea, fa, a, za), section_size(eb, fb, b, zb)
             try:
                 same = size_a == size_b and (a_nobits or _same_bytes(
-                    _iter_section(ea, fa, a, za, limit), _iter_section(eb, fb, b, zb, limit)))
-            except _Skip:
+                    iter_section(ea, fa, a, za, limit), iter_section(eb, fb, b, zb, limit)))
+            except Skip:
                 skipped_comp.append("%s (compressed)" % name)
                 continue
             compared += 1
@@ -576,7 +406,7 @@ def _compare_raw_image(image_src, debug_src, limit, debug_name):
     """
     eb = _Elf(debug_src)
     secs = eb.sections(debug_name, debug=True)
-    zb, size = _file_size(debug_src), image_src.size
+    zb, size = file_size(debug_src), image_src.size
     loads = [(vaddr, paddr, memsz) for ptype, _off, vaddr, paddr, _fsz, memsz, _al
              in eb.segments() if ptype == PT_LOAD and memsz]
     placed = []
@@ -597,21 +427,21 @@ def _compare_raw_image(image_src, debug_src, limit, debug_name):
 
     def same(lma, sec):
         off = lma - base
-        if off + _section_size(eb, debug_src, sec, zb) > size:
+        if off + section_size(eb, debug_src, sec, zb) > size:
             return False
         return _same_bytes(image_src.iter_range(off, sec["sh_size"]),
-                           _iter_section(eb, debug_src, sec, zb, limit))
+                           iter_section(eb, debug_src, sec, zb, limit))
     if not notes or not all(same(lma, sec) for lma, sec in notes):
         return result
     result["laid_out"] = True
-    budget = _ReadBudget(zb, limit)
+    budget = ReadBudget(zb, limit)
     for lma, sec in placed:
         budget.take(eb, debug_src, sec, zb)
         result["compared"] += 1
         try:
             if not same(lma, sec):
                 result["differ"].append(sec.name)
-        except _Skip:
+        except Skip:
             result["skipped_compressed"].append("%s (compressed)" % sec.name)
     result["layout"] = result["compared"]
     return result
@@ -661,7 +491,7 @@ def _diff_raw(pa, pb, rep):
     """Chunk by chunk: bytes.__eq__ per chunk, then the first difference and the count within."""
     first, ndiff, off = None, 0, 0
     with open(pa, "rb") as fa, open(pb, "rb") as fb:
-        size_a, size_b = _file_size(fa), _file_size(fb)
+        size_a, size_b = file_size(fa), file_size(fb)
         while True:
             x, y = fa.read(CHUNK), fb.read(CHUNK)
             if not x and not y:
@@ -685,9 +515,9 @@ def _diff_raw(pa, pb, rep):
                   "bytes_differing": ndiff}
     sa, sb = _StringScan(), _StringScan()
     with open(pa, "rb") as fa:
-        sa.feed(_iter_range(fa, 0, size_a))
+        sa.feed(iter_range(fa, 0, size_a))
     with open(pb, "rb") as fb:
-        sb.feed(_iter_range(fb, 0, size_b))
+        sb.feed(iter_range(fb, 0, size_b))
     rep["strings"] = _diff_strings(sa.result(), sb.result())
 
 
@@ -730,7 +560,7 @@ def _symtab(elf, f):
     st = elf.get_section_by_name(".symtab")
     if st is None or st["sh_type"] != "SHT_SYMTAB":
         return None
-    fsize = _file_size(f)
+    fsize = file_size(f)
     ent = 24 if elf.elfclass == 64 else 16
     if st["sh_entsize"] != ent:
         raise FormatError(".symtab entry size %d, not %d" % (st["sh_entsize"], ent))
@@ -856,14 +686,14 @@ class _StringScan:
 
 
 def _scan_elf_strings(elf, f, limit):
-    fsize = _file_size(f)
+    fsize = file_size(f)
     scan = _StringScan()
     for name in STRING_SECTIONS:
         s = elf.get_section_by_name(name)
         if s is not None and s["sh_type"] != "SHT_NOBITS":
             try:
-                scan.feed(_iter_section(elf, f, s, fsize, limit))
-            except _Skip:
+                scan.feed(iter_section(elf, f, s, fsize, limit))
+            except Skip:
                 pass
     return scan.result()
 
@@ -954,8 +784,8 @@ def parse_btf(data):
 def _section_bytes(elf, f, s, limit):
     """All of one section (bounded by the file's size or --max-size); None if not readable."""
     try:
-        return b"".join(_iter_section(elf, f, s, _file_size(f), limit))
-    except _Skip:
+        return b"".join(iter_section(elf, f, s, file_size(f), limit))
+    except Skip:
         return None
 
 
@@ -965,7 +795,7 @@ def _diff_btf(ea, eb, fa, fb, limit=decompress.DEFAULT_LIMIT):
         return {"present": False}
     if a is None or b is None:
         return {"present": True, "only_in": "a" if b is None else "b"}
-    if _digest(ea, fa, a, _file_size(fa), limit) == _digest(eb, fb, b, _file_size(fb), limit):
+    if _digest(ea, fa, a, file_size(fa), limit) == _digest(eb, fb, b, file_size(fb), limit):
         return {"present": True, "identical": True}
     da, db = _section_bytes(ea, fa, a, limit), _section_bytes(eb, fb, b, limit)
     if da is None or db is None:
@@ -995,7 +825,7 @@ def _sym_value(elf, f, sym, size=4):
     if off < 0 or off + size > sec["sh_size"]:
         return None
     try:
-        base, _n = elfread.section_range(sec, _file_size(f))
+        base, _n = elfread.section_range(sec, file_size(f))
     except FormatError:
         return None
     f.seek(base + off)
