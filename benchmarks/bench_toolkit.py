@@ -141,7 +141,7 @@ def lib_time(fn, repeat):
 
 
 def run(args, xv, tmp):
-    from kernelrepro import compare, extract, image
+    from kernelrepro import check, extract, image
     anchor_out = os.path.join(tmp, "anchor.elf")
 
     def anchor_buildid(img=None):
@@ -209,7 +209,7 @@ def run(args, xv, tmp):
     rows.append(buildid_row("buildid debug vmlinux.gz", vgz))
     rows.append(("check bzImage vs vmlinux", "extract-vmlinux + readelf -n x2",
                  *paired(anchor_check, ours_check, args.repeat),
-                 lib_time(lambda: compare.check(args.image, args.vmlinux), args.repeat),
+                 lib_time(lambda: check.check(args.image, args.vmlinux), args.repeat),
                  ">= 1.0x"))
     rows.append(("extract bzImage (xz)", "xz -dc on the payload",
                  *paired(raw_decompress, ours_extract, args.repeat),

@@ -112,7 +112,7 @@ def _xz(src, dst):
 
 def test_check_decodes_the_image_once_and_compares_every_section(plain_a, tmp_path,
                                                                    monkeypatch):
-    from kernelrepro import compare, decompress
+    from kernelrepro import check, decompress
     from test_check_debugfile import expected_split
     calls = []
     real = decompress.stream
@@ -121,7 +121,7 @@ def test_check_decodes_the_image_once_and_compares_every_section(plain_a, tmp_pa
         calls.append(method)
         return real(f, method, *a, **kw)
     monkeypatch.setattr(decompress, "stream", counted)
-    r = compare.check(plain_a.path("bzImage"), plain_a.path("vmlinux"))
+    r = check.check(plain_a.path("bzImage"), plain_a.path("vmlinux"))
     assert calls == ["xz"], calls           # once, for the build-id and the sections
     assert r["match"] and r["sections"]["differ"] == [], r
     compared, skipped = expected_split(_payload(plain_a, tmp_path), plain_a.path("vmlinux"))
@@ -134,7 +134,7 @@ def test_check_finds_one_changed_byte_in_a_compressed_payload(plain_a, tmp_path,
     """Same build-id, one byte of .rodata changed, xz-compressed again: check names
     .rodata alone -- whether the decoded payload stays in memory or (past the
     in-memory share) goes to a temporary file that is removed afterwards."""
-    from kernelrepro import compare, stream
+    from kernelrepro import check, stream
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(tmp))
@@ -149,10 +149,10 @@ def test_check_finds_one_changed_byte_in_a_compressed_payload(plain_a, tmp_path,
     changed = tmp_path / "changed.bin"
     changed.write_bytes(bytes(data))
     vmlinux = plain_a.path("vmlinux")
-    r = compare.check(str(_xz(changed, tmp_path / "changed.xz")), vmlinux)
+    r = check.check(str(_xz(changed, tmp_path / "changed.xz")), vmlinux)
     assert r["build_id_match"] and not r["match"], r
     assert r["sections"]["differ"] == [".rodata"], r["sections"]
-    r = compare.check(str(_xz(payload, tmp_path / "same.xz")), vmlinux)
+    r = check.check(str(_xz(payload, tmp_path / "same.xz")), vmlinux)
     assert r["match"], r
     assert os.listdir(tmp) == []
     cli = run_cli("check", tmp_path / "changed.xz", vmlinux, check=1)

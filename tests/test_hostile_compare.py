@@ -271,7 +271,7 @@ def test_sections_overlapping_again_and_again_are_refused(tmp_path):
 
 def test_chunked_string_scan_finds_what_one_pass_finds_across_chunk_edges():
     import random
-    from kernelrepro import compare
+    from kernelrepro import diff
     rnd = random.Random(11)
     planted = [b"Linux version 6.1.0 (me@host.example) #1 SMP Mon Jan  2 03:04:05 UTC 2023\n\0",
                b"Tue Feb 14 12:34:56 2023", b" /home/user/build/linux/kernel/fork.c\0",
@@ -285,17 +285,17 @@ def test_chunked_string_scan_finds_what_one_pass_finds_across_chunk_edges():
     # chunks of random sizes: the chunk and look-ahead edges fall everywhere
     cuts = sorted(rnd.sample(range(1, len(data)), 300))
     pieces = [data[i:j] for i, j in zip([0] + cuts, cuts + [len(data)])]
-    scan = compare._StringScan()
+    scan = diff._StringScan()
     scan.feed(iter(pieces))
     got = scan.result()
-    assert got == compare._strings_of([data])
+    assert got == diff._strings_of([data])
     want = {"banner": set(), "dates": set(), "user_host": set(), "paths": set()}
-    for m in compare.BANNER_RE.finditer(data):
+    for m in diff.BANNER_RE.finditer(data):
         b = m.group(0).split(b"\0")[0].rstrip(b"\n")
         want["banner"].add(b)
-        want["user_host"].update(u.group(1) for u in compare.USERHOST_RE.finditer(b))
-    want["dates"] = {m.group(0) for m in compare.DATE_RE.finditer(data)}
-    want["paths"] = {m.group(0) for m in compare.PATH_RE.finditer(data)}
+        want["user_host"].update(u.group(1) for u in diff.USERHOST_RE.finditer(b))
+    want["dates"] = {m.group(0) for m in diff.DATE_RE.finditer(data)}
+    want["paths"] = {m.group(0) for m in diff.PATH_RE.finditer(data)}
     assert got["paths"] == want["paths"]
     for key in ("banner", "dates", "user_host"):
         assert got[key] == sorted(x.decode("utf-8", "replace") for x in want[key]), key

@@ -10,7 +10,7 @@ import os
 import pytest
 
 from conftest import run_cli
-from kernelrepro import compare, fixture, reproenv
+from kernelrepro import diff, fixture, reproenv
 
 pytestmark = pytest.mark.kernel
 
@@ -78,8 +78,8 @@ def test_serial_btf_keeps_its_content(repro_a, plain_a):
     """Serial pahole must not lose BTF: same kinds, about the same type count as -j."""
     from elftools.elf.elffile import ELFFile
     with open(repro_a.path("vmlinux"), "rb") as fa, open(plain_a.path("vmlinux"), "rb") as fb:
-        ra = compare.parse_btf(ELFFile(fa).get_section_by_name(".BTF").data())
-        pb = compare.parse_btf(ELFFile(fb).get_section_by_name(".BTF").data())
+        ra = diff.parse_btf(ELFFile(fa).get_section_by_name(".BTF").data())
+        pb = diff.parse_btf(ELFFile(fb).get_section_by_name(".BTF").data())
     assert ra["types"] > 10000
     assert set(ra["kinds"]) == set(pb["kinds"])
     assert abs(ra["types"] - pb["types"]) < 0.01 * pb["types"]

@@ -18,7 +18,8 @@ import sys
 from conftest import LIB, readelf_build_id
 
 NOT_FOR_BUILDID = ("elftools", "zstandard", "lz4", "lzo", "subprocess", "json", "hashlib",
-                   "kernelrepro.compare", "kernelrepro.fixture", "kernelrepro.demo")
+                   "kernelrepro.check", "kernelrepro.diff", "kernelrepro.sections",
+                   "kernelrepro.fixture", "kernelrepro.demo")
 
 PROBE = """
 import io, sys

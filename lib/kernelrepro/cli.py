@@ -103,8 +103,8 @@ def cmd_extract(args, out):
 def cmd_check(args, out):
     if args.debug_vmlinux is None:
         return _check_debuginfod(args, out)
-    from . import compare  # pyelftools: imported only where needed (fast buildid)
-    r = compare.check(args.image, args.debug_vmlinux, _limit(args))
+    from . import check  # pyelftools: imported only where needed (fast buildid)
+    r = check.check(args.image, args.debug_vmlinux, _limit(args))
     return _report_check(args, r, args.debug_vmlinux, out)
 
 
@@ -117,14 +117,14 @@ def _check_debuginfod(args, out):
     limit = _limit(args)
     servers = debuginfod.servers(args.debuginfod)
     try:
-        from . import compare
+        from . import check
     except ImportError as e:
         raise KernelReproError("check needs pyelftools (python3-pyelftools): %s" % e)
     wanted = image.read_build_id(args.image, limit)
     try:
         with debuginfod.fetched(wanted, servers, limit) as found:
             _debuginfod_notes(found)
-            r = compare.check(args.image, found.path, limit)
+            r = check.check(args.image, found.path, limit)
     except debuginfod.NotFound as e:
         verdict = "no debug info for %s (%s) on %s" % (args.image, wanted, ", ".join(e.servers))
         _write(args, out, {"image": args.image, "build_id": wanted, "servers": servers,
@@ -297,8 +297,8 @@ def cmd_demo(args, out):
 
 
 def cmd_diff(args, out):
-    from . import compare
-    r = compare.diff(args.a, args.b, _limit(args))
+    from . import diff
+    r = diff.diff(args.a, args.b, _limit(args))
     if args.json:
         out.write(_dumps(r, indent=1, default=str) + "\n")
     else:

@@ -20,7 +20,7 @@ import shutil
 import sys
 import time
 
-from . import compare, fixture, image, qemu
+from . import diff, fixture, image, qemu
 from .errors import KernelReproError
 
 NEEDS = [("gcc", "build-essential"), ("make", "build-essential"), ("bison", "bison"),
@@ -116,7 +116,7 @@ def run(out=sys.stdout, report_path=None, jobs=None, boot_timeout=400):
                                       "built in %.0f s" % fx.meta["total_seconds"]))
 
     st.start("compare the plain builds")
-    plain = compare.diff(builds["plaina"].path("vmlinux"), builds["plainb"].path("vmlinux"))
+    plain = diff.diff(builds["plaina"].path("vmlinux"), builds["plainb"].path("vmlinux"))
     plain_cmp = fixture.compare_builds(builds["plaina"], builds["plainb"])
     ok = not plain["identical"]
     checks.append(("plain builds differ", "different", "different" if ok else "identical", ok))
@@ -131,7 +131,7 @@ def run(out=sys.stdout, report_path=None, jobs=None, boot_timeout=400):
                    "identical" if same else "differ: " + ", ".join(k for k, v in repro_cmp.items() if not v),
                    same))
     if not same:
-        rd = compare.diff(builds["reproa"].path("vmlinux"), builds["reprob"].path("vmlinux"))
+        rd = diff.diff(builds["reproa"].path("vmlinux"), builds["reprob"].path("vmlinux"))
         for line in rd["explanation"]:
             out.write("        - %s\n" % line)
     st.done("IDENTICAL: %s" % ", ".join(repro_cmp) if same else "DIFFERENT (unexpected!)")

@@ -86,13 +86,13 @@ def _load_images(debug):
     return out
 
 
-def one_input(data, compare, errors, debugs):
+def one_input(data, check, errors, debugs):
     with tempfile.NamedTemporaryFile(dir=STATE, prefix="img-") as img:
         img.write(data)
         img.flush()
         for debug, want in debugs:
             try:
-                r = compare.check(img.name, debug, LIMIT)
+                r = check.check(img.name, debug, LIMIT)
             except errors.KernelReproError:
                 continue
             if not r["match"]:
@@ -127,13 +127,13 @@ def main():
         return
     import atheris
     with atheris.instrument_imports():
-        from kernelrepro import compare, errors
+        from kernelrepro import check, errors
     debugs = []
     for name in ("debug", "kernel-debug"):
         p = os.path.join(STATE, name)
         if os.path.exists(p):
             debugs.append((p, _sections_with_bytes(p)))
-    atheris.Setup(sys.argv, lambda data: one_input(data, compare, errors, debugs))
+    atheris.Setup(sys.argv, lambda data: one_input(data, check, errors, debugs))
     atheris.Fuzz()
 
 

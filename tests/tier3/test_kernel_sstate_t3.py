@@ -83,7 +83,7 @@ def objects_carry(work, build_id, what):
 def test_a_one_build(work):
     """One clean build with the layer: deployed == kernel-vmlinux == kernel-dbg
     == fingerprints, and check() passes on the sections both sides carry."""
-    from kernelrepro import compare
+    from kernelrepro import check
     t3env.empty_dir("sstate", "group")
     t3env.empty_dir("sstate-mirror", "none")
     t3env.fresh_tmpdir()
@@ -101,7 +101,7 @@ def test_a_one_build(work):
     images = [bz] + [path for name, (_b, path) in ids.items() if "-vmlinux rpm " in name]
     assert len(images) == 2, ids
     for img in images:
-        rep = compare.check(img, dbg[0])
+        rep = check.check(img, dbg[0])
         assert rep["match"], (img, rep)
         assert rep["sections"]["compared"] >= 1 and not rep["sections"]["differ"], (img, rep)
     objects_carry(work, STATE["x"], "a")

@@ -74,9 +74,9 @@ def pahole_native_provided():
 
 
 def kernelrepro_modules():
-    """Import kernelrepro.image and kernelrepro.compare.
+    """Import kernelrepro.image, kernelrepro.check and kernelrepro.diff.
 
-    kernelrepro.compare needs pyelftools; when the host python lacks it, use
+    kernelrepro.check and kernelrepro.diff need pyelftools; when the host python lacks it, use
     OE-Core's python3-pyelftools-native (pure python, so any python3 does).
     """
     try:
@@ -88,9 +88,10 @@ def kernelrepro_modules():
             if sp not in sys.path:
                 sys.path.append(sp)
     import kernelrepro.image
-    import kernelrepro.compare
+    import kernelrepro.check
+    import kernelrepro.diff
     import kernelrepro.errors
-    return kernelrepro.image, kernelrepro.compare, kernelrepro.errors
+    return kernelrepro.image, kernelrepro.check, kernelrepro.diff, kernelrepro.errors
 
 
 class KernelReproBase(OESelftestTestCase):
@@ -98,7 +99,7 @@ class KernelReproBase(OESelftestTestCase):
 
     def setUpLocal(self):
         super().setUpLocal()
-        self.kimage, self.kcompare, self.kerrors = kernelrepro_modules()
+        self.kimage, self.kcheck, self.kdiff, self.kerrors = kernelrepro_modules()
 
     def kernel_pn(self):
         return get_bb_var("PREFERRED_PROVIDER_virtual/kernel")
@@ -188,7 +189,7 @@ class KernelReproBase(OESelftestTestCase):
         # (splitdebuginfo in meta/lib/oe/package.py): .text, .rodata ... have
         # no bytes there, so check skips them rather than call them different.
         for image in images:
-            r = self.kcompare.check(image, dbg)
+            r = self.kcheck.check(image, dbg)
             self.assertTrue(r["match"], "%s vs %s: %s" % (image, dbg, r["verdict"]))
             self.assertTrue(r["verdict"].startswith("match:"), r["verdict"])
             sec = r["sections"]
@@ -412,7 +413,7 @@ class KernelReproReproducible(KernelReproBase):
             name = re.sub(r"[^A-Za-z0-9._-]", "_", "%s-%s" % (what, rel))
             line = "%s %s" % (what, rel)
             try:
-                rep = self.kcompare.diff(a, b)
+                rep = self.kdiff.diff(a, b)
             except self.kerrors.KernelReproError:
                 rep = None  # not a kernel (modules tarball, rpm, ...): bytes only
             if rep is not None:
