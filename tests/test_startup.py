@@ -76,3 +76,15 @@ def test_commands_of_the_build_host_say_so_on_a_device(tmp_path):
     r = subprocess.run([sys.executable, "-m", "kernelrepro", "--version"], cwd=str(tmp_path),
                        env=dict(os.environ, PYTHONPATH=str(tmp_path)), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_check_needs_no_pyelftools():
+    """check reads ELF with elfread only, so it works in an SDK, where
+    OE-Core has no nativesdk-python3-pyelftools; diff names what is missing."""
+    code = ("import sys; sys.modules['elftools'] = None\n"
+            "import kernelrepro.check\n"
+            "try:\n    import kernelrepro.diff\nexcept ImportError as e:\n    print('diff:', e.name)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=LIB))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "diff: elftools", r.stdout

@@ -103,7 +103,7 @@ def cmd_extract(args, out):
 def cmd_check(args, out):
     if args.debug_vmlinux is None:
         return _check_debuginfod(args, out)
-    from . import check  # pyelftools: imported only where needed (fast buildid)
+    from . import check  # imported only where needed (fast buildid)
     r = check.check(args.image, args.debug_vmlinux, _limit(args))
     return _report_check(args, r, args.debug_vmlinux, out)
 
@@ -116,10 +116,7 @@ def _check_debuginfod(args, out):
     from . import debuginfod
     limit = _limit(args)
     servers = debuginfod.servers(args.debuginfod)
-    try:
-        from . import check
-    except ImportError as e:
-        raise KernelReproError("check needs pyelftools (python3-pyelftools): %s" % e)
+    from . import check
     wanted = image.read_build_id(args.image, limit)
     try:
         with debuginfod.fetched(wanted, servers, limit) as found:
@@ -539,7 +536,7 @@ def _run(args, out):
         return 130
     except MemoryError:
         return _fail(args, out, "out of memory (lower --max-size)")
-    except ImportError as e:    # an optional module (pyelftools for check/diff) missing
+    except ImportError as e:    # an optional module (pyelftools for diff) missing
         known = missing_module(e)
         if known is None:
             raise

@@ -152,7 +152,7 @@ def printable(text):
 
 #: A Python module the toolkit may miss -> (what needs it, Debian package, pip package).
 OPTIONAL_MODULES = {
-    "elftools": ("check and diff", "python3-pyelftools", "pyelftools"),
+    "elftools": ("diff", "python3-pyelftools", "pyelftools"),
     "zstandard": ("zstd images", "python3-zstandard", "zstandard"),
     "lz4": ("lz4 images", "python3-lz4", "lz4"),
     "lzo": ("lzo images", "python3-lzo", "python-lzo"),

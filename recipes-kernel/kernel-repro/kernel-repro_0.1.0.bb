@@ -57,8 +57,8 @@ FILES:${PN} += "${PYTHON_SITEPACKAGES_DIR}/kernelrepro ${PYTHON_SITEPACKAGES_DIR
 # command-line tools (recommended here) or names what to install.
 RDEPENDS:${PN} = "python3-core python3-compression python3-crypt python3-io \
                   python3-json python3-netclient python3-shell"
-# pyelftools (check, diff) has no nativesdk variant in OE-Core: in the SDK
-# kernel-repro buildid/extract/running work, check/diff say what is missing.
+# pyelftools (diff) has no nativesdk variant in OE-Core: in the SDK every
+# other command works (check among them), diff says what is missing.
 RDEPENDS:${PN}:append:class-target = " python3-pyelftools"
 RDEPENDS:${PN}:append:class-native = " python3-pyelftools"
 RRECOMMENDS:${PN}:append:class-target = " zstd lz4 lzop"
