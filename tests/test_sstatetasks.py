@@ -208,3 +208,50 @@ def test_bundle_hook_is_wired_before_kernel_bbclass_adds_the_task(tmp_path):
     finally:
         bb.build.addtask = orig
     assert "kernel_repro_record_bundle" in (d.getVarFlag("do_bundle_initramfs", "postfuncs") or "").split()
+
+
+def test_early_fetch_keeps_the_fetcher_error_out_of_the_build(tmp_path, monkeypatch):
+    """The hash check's early fetch of a group member (mirror_fetch_function):
+    a failed download returns its reason, and the fetcher's own ERROR record
+    (bb.fetch2 logs one before raising; BitBake's exit status counts every
+    ERROR) does not reach the UI -- the group is simply built here. A fetched
+    object is found where the local path says; no mirror, no fetch.
+    Control: the same fetch outside the block logs the ERROR."""
+    import logging
+    import bb.utils
+
+    sstate = tmp_path / "sstate"
+    sstate.mkdir()
+    served = {"good.tar.zst"}
+    calls = []
+
+    def pstaging_fetch(rel, d):
+        calls.append(rel)
+        if rel in served:
+            (sstate / rel).write_text("object")
+        else:
+            logging.getLogger("BitBake.Fetcher").error("Fetcher failure: Unable to find file %s" % rel)
+
+    monkeypatch.setattr(bb.utils, "better_eval",
+                        lambda name, ctx: {"pstaging_fetch": pstaging_fetch}[name])
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("BitBake").addHandler(handler)
+    try:
+        d = bb.data_smart.DataSmart()
+        d.setVar("SSTATE_DIR", str(sstate))
+        local = lambda tid, data: str(sstate / tid)  # noqa: E731
+        assert sstatetasks.mirror_fetch_function(d, local) is None       # no mirror
+        d.setVar("SSTATE_MIRRORS", "file://.* http://mirror.example/sstate/PATH")
+        fetch = sstatetasks.mirror_fetch_function(d, local)
+        assert fetch("good.tar.zst", {}) is None and (sstate / "good.tar.zst").exists()
+        reason = fetch("bad.tar.zst", {})
+        assert reason and "bad.tar.zst" in reason and "http://mirror.example/sstate/PATH" in reason
+        assert fetch("good.tar.zst", {}) is None and calls.count("good.tar.zst") == 1  # local now
+        assert not [r for r in records if r.levelno >= logging.WARNING], records
+        pstaging_fetch("bad.tar.zst", d)                                   # control
+        assert [r for r in records if r.levelno >= logging.ERROR]
+        assert not logging.getLogger("BitBake.Fetcher").filters
+    finally:
+        logging.getLogger("BitBake").removeHandler(handler)
