@@ -90,11 +90,18 @@ class FlakyMirror(http.server.ThreadingHTTPServer):
         self.server_close()
 
 
+FILLED = set()      # mirror caches filled in this run
+
+
 def filled_mirror(conf, work):
     """A cache holding the kernel's whole group from one compile under ``conf``
     (built now unless an earlier run left it) -> (path, build-id)."""
     t3env.CONFIGS[conf], cache_name = CONFIGS[conf]
-    cache = t3env.point("sstate", cache_name)
+    if cache_name in FILLED:
+        cache = t3env.point("sstate", cache_name)
+    else:   # objects of an earlier run hold other signatures (another layer revision)
+        cache = t3env.empty_dir("sstate", cache_name)
+        FILLED.add(cache_name)
     t3env.empty_dir("sstate-mirror", "none")
     t3env.fresh_tmpdir()
     t3env.bitbake(PN, conf, what="%s: fill the mirror" % conf)
