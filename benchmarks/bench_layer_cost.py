@@ -102,6 +102,14 @@ def tier3_runs(t3env, pairs, kinds):
     return out
 
 
+def _is_this_layer(path):
+    try:
+        with open(os.path.join(path, "conf", "layer.conf")) as f:
+            return 'BBFILE_COLLECTIONS += "kernel-repro"' in f.read()
+    except OSError:
+        return False
+
+
 def parse_runs(t2env, pairs):
     """``bitbake -p`` with no parse cache, off/on alternately -> {"off": [s], "on": [s]}."""
     rc, out, _ = t2env.run('echo "BUILDDIR=$BUILDDIR"')
@@ -110,9 +118,9 @@ def parse_runs(t2env, pairs):
         fail("the environment's wrapper did not give a BUILDDIR:\n" + out[-2000:])
     builddir = m.group(1)
     with open(os.path.join(builddir, "conf", "bblayers.conf")) as f:
-        layers = f.read()
-    if t2env.REPO not in layers and "meta-kernel-repro" not in layers:
-        fail("the layer is not in %s/conf/bblayers.conf" % builddir)
+        paths = re.findall(r"(/[^\s\"]+)", f.read())
+    if not any(_is_this_layer(p) for p in paths):
+        fail("no kernel-repro layer in %s/conf/bblayers.conf (bitbake-layers add-layer)" % builddir)
     st = os.stat(os.path.join(builddir, "conf"))
     confs = {}
     for mode, text in (("off", ""), ("on", 'INHERIT += "kernel-repro"\n')):
