@@ -247,7 +247,8 @@ def test_early_fetch_keeps_the_fetcher_error_out_of_the_build(tmp_path, monkeypa
         fetch = sstatetasks.mirror_fetch_function(d, local)
         assert fetch("good.tar.zst", {}) is None and (sstate / "good.tar.zst").exists()
         reason = fetch("bad.tar.zst", {})
-        assert reason and "bad.tar.zst" in reason and "http://mirror.example/sstate/PATH" in reason
+        assert reason and "bad.tar.zst" in reason and "http://mirror.example/sstate" in reason
+        assert "PATH" not in reason
         assert fetch("good.tar.zst", {}) is None and calls.count("good.tar.zst") == 1  # local now
         assert not [r for r in records if r.levelno >= logging.WARNING], records
         pstaging_fetch("bad.tar.zst", d)                                   # control

@@ -354,7 +354,7 @@ def summary_correction(queried, found, kept):
 def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcount=0,
                             summary=True, log=None, local_path=None, plain=None,
                             index_dir=None, read_only=False, enforced=False, fetch=None,
-                            **kwargs):
+                            warn=None, **kwargs):
     """Call ``orig`` (OE-Core's sstate_checkhashes), then drop partial groups.
 
     orig       -- the wrapped hash check function, same signature
@@ -389,6 +389,8 @@ def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcoun
                   check only asks a mirror whether an object exists, and a
                   member whose download fails later, in its setscene task,
                   runs for real beside restored siblings -- two compiles
+    warn       -- callable(str) for the line naming an object a mirror did
+                  not serve (default ``log``): the mirror needs looking at
     """
     found = orig(sq_data, d, siginfo=siginfo, currentcount=currentcount,
                  summary=summary, **kwargs)
@@ -500,7 +502,7 @@ def checkhashes_with_groups(orig, sq_data, d, siggen, siginfo=False, currentcoun
                     marked.append(path)
     if log is not None:
         for tid, reason in sorted(failed.items()):
-            log(format_fetch_failed(tid, reason))
+            (warn or log)(format_fetch_failed(tid, reason))
         for mcfn, (missing, dropped) in sorted(decision.dropped.items()):
             log(format_dropped(mcfn, missing, dropped, enforced))
         if read_only and local_path is not None and decision.dropped:

@@ -188,7 +188,8 @@ def mirror_fetch_function(d, local_path):
     except NameError:
         return None
     sstate_dir = d.getVar("SSTATE_DIR")
-    where = " ".join(mirrors.split()[1::2])
+    # "file://.* http://host/sstate/PATH;downloadfilename=PATH" -> http://host/sstate
+    where = " ".join(m.split(";")[0].replace("/PATH", "") for m in mirrors.split()[1::2])
 
     def fetch(tid, sq_data):
         path = local_path(tid, sq_data)
@@ -247,7 +248,7 @@ def checkhashes(sq_data, d, siginfo=False, currentcount=0, summary=True, **kwarg
         log=bb.error if enforce else bb.note, local_path=local_path, plain=bb.plain,
         index_dir=local_path and sg.stale_index(d.getVar("SSTATE_DIR")),
         read_only=bb.utils.to_boolean(d.getVar("SSTATE_SKIP_CREATION")), enforced=enforce,
-        fetch=fetch, **kwargs)
+        fetch=fetch, warn=bb.warn, **kwargs)
 
 
 # --- parse time --------------------------------------------------------------
