@@ -160,7 +160,18 @@ def test_f_hash_equivalence_keeps_one_compile(work):
     """An equivalent change to do_package's inputs under OE-Core's default
     hash equivalence (a real hash server, BB_HASHSERVE = "auto"): the
     group's unihashes change in the middle of the build (rehash queries of
-    subsets); no compile, and every copy and object from one compile."""
+    subsets); no compile, and every copy and object from one compile.
+
+    A cost check, not a safety check: TMPDIR and ${B} are kept, so no
+    second compile can happen and no mix can appear here, with the layer or
+    without. What it shows is that the group and the fingerprints cost no
+    compile and raise no false alarm when hash equivalence rewrites the
+    group's unihashes mid-build. Equivalence cannot make a mix by itself:
+    it maps a task to an old unihash only when the task's output is
+    bit-identical, which for a kernel that differs every compile means the
+    same compile. Its mid-build rehash restoring an object that an earlier
+    hash check refused is covered by the stale marks (tier 1,
+    test_sstategroup.py; tier 3 (j))."""
     assert STATE["group_objects_y"], "needs (c)/(d)"
     before = {p for paths in t3env.artifacts.sstate_objects(t3env.sstate_dir(), PN).values() for p in paths}
     b = t3env.bitbake(PN, "group-equiv", what="f: equivalent input change (hash equivalence)")
