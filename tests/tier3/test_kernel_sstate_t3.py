@@ -170,8 +170,9 @@ def test_f_hash_equivalence_keeps_one_compile(work):
     it maps a task to an old unihash only when the task's output is
     bit-identical, which for a kernel that differs every compile means the
     same compile. Its mid-build rehash restoring an object that an earlier
-    hash check refused is covered by the stale marks (tier 1,
-    test_sstategroup.py; tier 3 (j))."""
+    hash check refused is what the stale marks are for: a refused object is
+    marked, and a marked object counts as missing in every later check
+    (tier 1, test_sstategroup.py test_stale_mark_makes_a_complete_group_partial)."""
     assert STATE["group_objects_y"], "needs (c)/(d)"
     before = {p for paths in t3env.artifacts.sstate_objects(t3env.sstate_dir(), PN).values() for p in paths}
     b = t3env.bitbake(PN, "group-equiv", what="f: equivalent input change (hash equivalence)")
