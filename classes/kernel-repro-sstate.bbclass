@@ -36,6 +36,12 @@ KERNEL_REPRO_SSTATE_SETTLE[doc] = "1: builders sharing SSTATE_DIR publish one co
 KERNEL_REPRO_SSTATE_PREFETCH ??= "1"
 KERNEL_REPRO_SSTATE_PREFETCH[doc] = "1: fetch a kernel group's objects from SSTATE_MIRRORS at the hash check, and build the group here if one cannot be fetched; 0: OE-Core's behaviour (a member that fails to download in its setscene task is rebuilt alone, and the fingerprint check stops the build)."
 
+# BB_SETSCENE_ENFORCE (the extensible SDK's prepare step, CI that must only
+# restore): every real task that runs is an error, and the verify tasks have
+# no setscene (they read what the group restored). Under it BitBake runs
+# tasks as a dry run anyway, so they are listed as expected.
+BB_SETSCENE_ENFORCE_IGNORE_TASKS:append = " *:do_kernel_repro_verify *:do_kernel_repro_image_verify"
+
 KERNEL_REPRO_IMAGE_VERIFY ??= "1"
 KERNEL_REPRO_IMAGE_VERIFY[doc] = "1: image builds run the kernel's do_kernel_repro_verify and their own do_kernel_repro_image_verify."
 

@@ -18,6 +18,8 @@ object (a lost member). Each build starts from a fresh TMPDIR.
       compile: a read-only consumer cannot leave a mark that nothing clears
       (before, every builder sharing the cache recompiled the kernel for
       ever).
+  r3  BB_SETSCENE_ENFORCE on the complete group: restored, no error (the
+      layer's verify tasks are listed in BB_SETSCENE_ENFORCE_IGNORE_TASKS)
 """
 
 import os
@@ -103,3 +105,19 @@ def test_r2_read_only_consumer_leaves_the_cache_as_it_was(work):
     b = t3env.bitbake(PN, "modes-readonly", what="r2: read-only again, complete group")
     assert b.compiles == 0, sorted(b.real)
     assert t3env.one_compile(t3env.output_ids(work), "r2 restored") == writer
+    STATE["writer"] = writer
+
+
+def test_r3_setscene_enforce_restores_a_complete_group(work):
+    """The complete group under BB_SETSCENE_ENFORCE: every object restored,
+    no error. Before, do_kernel_repro_verify (a task without setscene: it
+    reads what the group restored) was itself "attempted to execute
+    unexpectedly" -- the layer broke every enforced build, the extensible
+    SDK's prepare step among them; the class now lists its verify tasks in
+    BB_SETSCENE_ENFORCE_IGNORE_TASKS (BitBake runs tasks as a dry run there)."""
+    writer = STATE["writer"]
+    t3env.fresh_tmpdir()
+    b = t3env.bitbake(PN, "modes-enforce", check=False, what="r3: BB_SETSCENE_ENFORCE, complete group")
+    assert b.rc == 0, "\n".join(b.errors()) or b.out[-3000:]
+    assert b.compiles == 0 and set(BINARY_TASKS) - {"package"} <= b.setscene, sorted(b.setscene)
+    assert t3env.one_compile(t3env.output_ids(work), "r3 restored") == writer
