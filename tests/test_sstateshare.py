@@ -166,3 +166,59 @@ def test_bundled_kernel_files_are_not_the_compiles_kernel():
     assert not artifacts.is_kernel_file("./deploy/bzImage-initramfs-6.1-r0-qemux86-64.bin")
     assert not artifacts.is_kernel_file("./deploy/vmlinux-initramfs-qemux86-64.bin")
     assert artifacts.is_kernel_file("./x/kernel-dbg-6.1-r0.qemux86_64.rpm")
+
+
+def _reader(path, stop, seen):
+    """A third build reading the cache: open the object again and again."""
+    missing = broken = reads = 0
+    while not stop.is_set():
+        try:
+            sstateshare.object_compiles(path)
+            reads += 1
+        except FileNotFoundError:
+            missing += 1
+        except Exception:      # noqa: BLE001 -- a torn archive
+            broken += 1
+    seen.put((reads, missing, broken))
+
+
+def _replace_while_read(tmp_path, replace, rounds=200):
+    ctx = multiprocessing.get_context("fork")
+    obj = str(tmp_path / ("sstate:linux-test:%s_deploy.tar" % HASH[:8]))
+    make_object(obj, "a" * 40)
+    stop, seen = ctx.Event(), ctx.Queue()
+    reader = ctx.Process(target=_reader, args=(obj, stop, seen))
+    reader.start()
+    try:
+        time.sleep(0.05)
+        for i in range(rounds):
+            replace(obj, ("b" if i % 2 else "a") * 40)
+            time.sleep(0.0005)
+    finally:
+        stop.set()
+    result = seen.get(timeout=30)
+    reader.join(30)
+    return result
+
+
+def test_a_third_build_reading_during_replacement_never_misses_the_object(tmp_path):
+    """replace_object (write beside, rename into place), used by settling and
+    by the stale replacement, while another process reads the object: it
+    always finds a whole archive, old or new. Control: replacing by removing
+    and writing again (what a naive replacement does) lets the reader miss
+    it or read it half written."""
+    def ours(obj, bid):
+        assert sstateshare.replace_object(obj, lambda path: make_object(path, bid))
+
+    os.makedirs(tmp_path / "ours")
+    reads, missing, broken = _replace_while_read(tmp_path / "ours", ours)
+    assert reads > 0 and missing == 0 and broken == 0, (reads, missing, broken)
+
+    def naive(obj, bid):
+        os.unlink(obj)
+        time.sleep(0.0005)
+        make_object(obj, bid)
+
+    os.makedirs(tmp_path / "naive")
+    reads, missing, broken = _replace_while_read(tmp_path / "naive", naive)
+    assert missing + broken > 0, "control: the naive replacement was never caught (%d reads)" % reads
