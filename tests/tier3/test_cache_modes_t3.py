@@ -10,7 +10,8 @@ object (a lost member). Each build starts from a fresh TMPDIR.
       stops with its generic "attempted to execute unexpectedly"; the
       layer's error line above it says which group was dropped and why.
       A message check: without the layer BitBake would restore the partial
-      group and not stop at all (scenario b's mix).
+      group and not stop at all (scenario b's mix). The refused members are
+      marked stale, as in any build that refuses a group.
   r2  SSTATE_SKIP_CREATION (a read-only consumer): the group is built here
       from one compile, and the cache is left exactly as it was -- no
       object, no stale mark. Then a builder that writes the cache rebuilds
@@ -79,8 +80,13 @@ def test_r1_setscene_enforce_says_why_bitbake_stops(work):
     assert ours and "BB_SETSCENE_ENFORCE" in ours[0] and "attempted to execute unexpectedly" in ours[0]
     assert any("attempted to execute unexpectedly" in e and "kernel-repro" not in e for e in errors), \
         "BitBake did not stop as the line says it will"
-    # a build stopped before any task ran wrote no mark: the cache is as it was
-    assert cache_files() == before
+    # no object added or removed; the refused members are marked stale (the
+    # group is partial: a build that writes the cache rebuilds and replaces them)
+    after = cache_files()
+    added = set(after) - set(before)
+    assert set(before) <= set(after) and all(f.endswith(".kernel-repro-stale") for f in added), added
+    assert {f[:-len(".kernel-repro-stale")] for f in added} <= set(before)
+    assert any("_package_write_rpm." in f for f in added), added
 
 
 def test_r2_read_only_consumer_leaves_the_cache_as_it_was(work):
