@@ -40,17 +40,19 @@ t3env.CONFIGS["modes-readonly"] = t3env.CONFIGS["group"] + 'SSTATE_SKIP_CREATION
 
 
 def cache_files():
-    """{relative path: size} of the objects (.siginfo, .sig) and of the
-    layer's marks, claims and locks in the current SSTATE_DIR. Not times
-    (OE-Core touches the objects it finds) nor the hash server's database
-    (BB_HASHSERVE_DB_DIR is SSTATE_DIR here)."""
+    """{relative path: size} of the objects (and .sig) and of the layer's
+    marks, claims and locks in the current SSTATE_DIR. Not times (OE-Core
+    touches the objects it finds), not the .siginfo files (OE-Core writes
+    one for every task that runs, object or not, SSTATE_SKIP_CREATION or
+    not), not the hash server's database (BB_HASHSERVE_DB_DIR is SSTATE_DIR
+    here)."""
     top = t3env.sstate_dir()
     out = {}
     for root, _dirs, files in os.walk(top):
         for f in files:
             p = os.path.join(root, f)
             rel = os.path.relpath(p, top)
-            if "sstate:" in f or ".kernel-repro" in rel:
+            if ("sstate:" in f and not f.endswith(".siginfo")) or ".kernel-repro" in rel:
                 out[rel] = os.path.getsize(p)
     return out
 
