@@ -36,7 +36,13 @@ pytestmark = pytest.mark.tier3
 
 STATE = t3env.Carried()
 t3env.CONFIGS["modes-enforce"] = t3env.CONFIGS["group"] + 'BB_SETSCENE_ENFORCE = "1"\n'
-t3env.CONFIGS["modes-readonly"] = t3env.CONFIGS["group"] + 'SSTATE_SKIP_CREATION = "1"\n'
+# SSTATE_SKIP_CREATION is read by sstate_task_postfunc, so it is in every
+# sstate task's signature: set globally, the consumer shares no object with
+# the builders (the first real run of r2: "Wanted 13 Local 0", a compile
+# every time). A read-only consumer that shares the cache takes it out of
+# the signatures, as here.
+t3env.CONFIGS["modes-readonly"] = t3env.CONFIGS["group"] + (
+    'SSTATE_SKIP_CREATION = "1"\nBB_BASEHASH_IGNORE_VARS:append = " SSTATE_SKIP_CREATION"\n')
 
 
 def cache_files():
